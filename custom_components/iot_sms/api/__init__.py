@@ -1,0 +1,1 @@
+"""Provider clients for emnify and Eseye. No Home Assistant imports below this package."""

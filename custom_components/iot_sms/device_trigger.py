@@ -1,0 +1,108 @@
+"""Device triggers for endpoint devices: SMS received, delivered, failed or expired."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
+from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
+from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
+from homeassistant.helpers.typing import ConfigType
+
+from .api.models import SmsStatus
+from .const import DOMAIN, EVENT_DELIVERY_STATUS, EVENT_MESSAGE_RECEIVED
+from .devices import endpoint_id_from_device
+
+TRIGGER_RECEIVED = "sms_received"
+TRIGGER_DELIVERED = "sms_delivered"
+TRIGGER_FAILED = "sms_failed"
+CONF_TEXT = "text"
+
+# Which bus event each trigger listens to, and which statuses count.
+_TRIGGERS: dict[str, tuple[str, frozenset[str] | None]] = {
+    TRIGGER_RECEIVED: (EVENT_MESSAGE_RECEIVED, None),
+    TRIGGER_DELIVERED: (EVENT_DELIVERY_STATUS, frozenset({SmsStatus.DELIVERED.value})),
+    TRIGGER_FAILED: (
+        EVENT_DELIVERY_STATUS,
+        frozenset({SmsStatus.FAILED.value, SmsStatus.EXPIRED.value}),
+    ),
+}
+
+TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
+    {
+        vol.Required(CONF_TYPE): vol.In(_TRIGGERS),
+        vol.Optional(CONF_TEXT): str,
+    }
+)
+
+
+def _is_endpoint(hass: HomeAssistant, device_id: str) -> bool:
+    device = dr.async_get(hass).async_get(device_id)
+    return device is not None and any(
+        endpoint_id_from_device(entry_id, device) is not None for entry_id in device.config_entries
+    )
+
+
+async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, Any]]:
+    """Offer the three triggers on endpoint devices (not on the hub)."""
+    if not _is_endpoint(hass, device_id):
+        return []
+    return [
+        {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: kind}
+        for kind in _TRIGGERS
+    ]
+
+
+async def async_get_trigger_capabilities(
+    hass: HomeAssistant, config: ConfigType
+) -> dict[str, vol.Schema]:
+    """SMS received can be narrowed to texts containing a phrase."""
+    if config[CONF_TYPE] == TRIGGER_RECEIVED:
+        return {"extra_fields": vol.Schema({vol.Optional(CONF_TEXT): str})}
+    return {}
+
+
+async def async_attach_trigger(
+    hass: HomeAssistant,
+    config: ConfigType,
+    action: TriggerActionType,
+    trigger_info: TriggerInfo,
+) -> CALLBACK_TYPE:
+    """Listen to the bus event behind the trigger, for this device only."""
+    event_type, statuses = _TRIGGERS[config[CONF_TYPE]]
+    device_id: str = config[CONF_DEVICE_ID]
+    text: str | None = config.get(CONF_TEXT)
+    needle = text.casefold() if text else None
+    job = HassJob(action, f"iot_sms device trigger {config[CONF_TYPE]}")
+    trigger_data = trigger_info["trigger_data"]
+
+    @callback
+    def matches(event_data: dict[str, Any]) -> bool:
+        if event_data.get("device_id") != device_id:
+            return False
+        if statuses is not None and event_data.get("status") not in statuses:
+            return False
+        return needle is None or needle in str(event_data.get("text", "")).casefold()
+
+    @callback
+    def handle(event: Event[dict[str, Any]]) -> None:
+        hass.async_run_hass_job(
+            job,
+            {
+                "trigger": {
+                    **trigger_data,
+                    "platform": "device",
+                    "domain": DOMAIN,
+                    "device_id": device_id,
+                    "type": config[CONF_TYPE],
+                    "event": event,
+                    "description": f"{config[CONF_TYPE]} on {device_id}",
+                }
+            },
+            event.context,
+        )
+
+    return hass.bus.async_listen(event_type, handle, event_filter=matches)

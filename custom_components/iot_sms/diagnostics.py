@@ -1,0 +1,54 @@
+"""Diagnostics with every secret and subscriber identifier redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_API_TOKEN, CONF_PASSWORD, CONF_USERNAME, CONF_WEBHOOK_ID
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_API_MSISDN, CONF_CALLBACK_SECRET
+from .coordinator import IotSmsConfigEntry
+from .inbound import async_callback_url
+
+TO_REDACT = {
+    CONF_API_TOKEN,
+    CONF_PASSWORD,
+    CONF_USERNAME,
+    CONF_WEBHOOK_ID,
+    CONF_CALLBACK_SECRET,
+    CONF_API_MSISDN,
+    "auth_token",
+    "callback_url",
+    "msisdn",
+    "iccid",
+    "imsi",
+    "imei",
+    "unique_id",
+    "title",
+}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: IotSmsConfigEntry
+) -> dict[str, Any]:
+    """Entry, endpoints and tracked messages; no secret, number or message text."""
+    data = entry.runtime_data
+    return async_redact_data(
+        {
+            "entry": {
+                "title": entry.title,
+                "unique_id": entry.unique_id,
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+            },
+            "provider": data.client.provider,
+            "callback_url": async_callback_url(hass, entry.data[CONF_WEBHOOK_ID], external=False),
+            "endpoints": [asdict(endpoint) for endpoint in data.coordinator.data.values()],
+            "pending_messages": data.tracker.pending_count,
+            "messages": [message.as_dict() for message in data.tracker.pending],
+        },
+        TO_REDACT,
+    )

@@ -1,0 +1,298 @@
+"""Inbound callbacks: delivery reports and device replies -> parse -> dedupe -> dispatch."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from http import HTTPStatus
+from typing import Any
+
+from aiohttp import web
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_WEBHOOK_ID
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.dispatcher import async_dispatcher_send
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+
+from .api.client import SmsClient
+from .api.errors import InvalidCallback, SignatureError
+from .api.models import CallbackRequest, DeliveryReport, Endpoint, IncomingMessage
+from .const import DOMAIN, EVENT_MESSAGE_RECEIVED, LOGGER
+from .devices import async_device_id
+from .store import IotSmsStore
+from .tracker import MessageTracker
+
+MAX_BODY_BYTES = 64 * 1024
+MULTIPART_TIMEOUT = timedelta(minutes=5)
+# Enough to recognise a provider's retries; older ids are long past any retry window.
+SEEN_LIMIT = 2000
+CALLBACK_PATH = "/api/iot_sms/{callback_id}"
+UNKNOWN_SENDER = "unknown"
+
+
+def callback_path(webhook_id: str) -> str:
+    """Path of the integration's own callback view for one entry."""
+    return CALLBACK_PATH.format(callback_id=webhook_id)
+
+
+def async_callback_url(hass: HomeAssistant, webhook_id: str, *, external: bool) -> str | None:
+    """Full callback URL, or None when Home Assistant knows no suitable base URL."""
+    try:
+        base = get_url(hass, allow_internal=not external, allow_cloud=False, prefer_external=True)
+    except NoURLAvailableError:
+        return None
+    return f"{base}{callback_path(webhook_id)}"
+
+
+def signal_incoming(entry_id: str, endpoint_id: str | None) -> str:
+    """Dispatcher signal for replies of one endpoint (or of unknown senders)."""
+    return f"{DOMAIN}_{entry_id}_incoming_{endpoint_id or UNKNOWN_SENDER}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedSms:
+    """A complete incoming message as entities and events see it."""
+
+    message_id: str
+    sender: str
+    recipient: str | None
+    text: str
+    received_at: datetime
+    endpoint_id: str | None
+    device_id: str | None
+    incomplete: bool
+
+    def as_event_data(self) -> dict[str, Any]:
+        """Attributes shared by the event entity and the bus event."""
+        return {
+            "sender": self.sender,
+            "text": self.text,
+            "message_id": self.message_id,
+            "received_at": self.received_at.isoformat(),
+        }
+
+
+@dataclass(slots=True)
+class _PartialMessage:
+    parts: dict[int, IncomingMessage]
+    total: int
+    unsub: CALLBACK_TYPE | None = None
+
+
+class InboundRouter:
+    """Turns parsed callbacks of one entry into tracker updates, events and replies."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        client: SmsClient,
+        tracker: MessageTracker,
+        store: IotSmsStore,
+        endpoint_lookup: Callable[[str], Endpoint | None],
+    ) -> None:
+        """Create a router; endpoint_lookup(key) returns a known Endpoint or None."""
+        self.hass = hass
+        self._entry_id = entry_id
+        self._client = client
+        self._tracker = tracker
+        self._store = store
+        self._lookup = endpoint_lookup
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._partial: dict[tuple[str, str], _PartialMessage] = {}
+        self._waiters: dict[str, list[asyncio.Future[ReceivedSms]]] = {}
+        store.register("seen_inbound", lambda: list(self._seen))
+
+    def async_restore(self, seen: Sequence[Any]) -> None:
+        """Remember ids already handled before a restart, so provider retries stay silent."""
+        for message_id in seen[-SEEN_LIMIT:]:
+            self._seen[str(message_id)] = None
+
+    async def async_shutdown(self) -> None:
+        """Hand out what is buffered rather than lose it, and release waiting senders."""
+        for key in list(self._partial):
+            self._flush_partial(key)
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+        self._waiters.clear()
+
+    # -- HTTP ----------------------------------------------------------------------------
+
+    async def async_handle_request(self, request: web.Request) -> web.Response:
+        """Verify, parse and apply one callback request; never raises."""
+        try:
+            return await self._async_handle(request)
+        except Exception:  # noqa: BLE001 - top of an inbound handler: log, answer, never raise
+            LOGGER.exception("Unexpected error handling an %s callback", DOMAIN)
+            return web.Response(status=HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    async def _async_handle(self, request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            LOGGER.warning("Rejected a callback body of %s bytes", request.content_length)
+            return web.Response(status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        body = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            LOGGER.warning("Rejected a callback body over %s bytes", MAX_BODY_BYTES)
+            return web.Response(status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+        parsed = CallbackRequest(
+            method=request.method,
+            headers=dict(request.headers),
+            query=dict(request.query),
+            body=body,
+            content_type=request.content_type,
+        )
+        try:
+            items = self._client.parse_callback(parsed)
+        except SignatureError:
+            LOGGER.warning("Rejected a callback with a missing or wrong signature")
+            return web.Response(status=HTTPStatus.UNAUTHORIZED)
+        except InvalidCallback as err:
+            LOGGER.warning("Rejected an invalid callback: %s", err)
+            return web.Response(status=HTTPStatus.BAD_REQUEST)
+        for item in items:
+            if isinstance(item, DeliveryReport):
+                self._apply_report(item)
+            else:
+                self.async_receive(item)
+        return web.Response(text="OK")
+
+    def _apply_report(self, report: DeliveryReport) -> None:
+        if report.status is None:
+            LOGGER.warning("Delivery report with unknown status %r kept as-is", report.raw_status)
+        if self._tracker.async_apply(report.part_id, report.status) is None:
+            LOGGER.debug("Ignored a delivery report for an unknown message")
+
+    # -- incoming messages ---------------------------------------------------------------
+
+    @callback
+    def async_receive(self, message: IncomingMessage) -> None:
+        """Accept one MO message or part, once."""
+        if message.message_id in self._seen:
+            LOGGER.debug("Ignored a duplicate incoming message")
+            return
+        self._seen[message.message_id] = None
+        while len(self._seen) > SEEN_LIMIT:
+            self._seen.popitem(last=False)
+        self._store.async_schedule_save()
+        info = message.multipart
+        if info is None or info.total <= 1:
+            self._deliver(message, message.text, incomplete=message.incomplete)
+            return
+        key = (message.sender, info.reference)
+        partial = self._partial.get(key)
+        if partial is None:
+            partial = self._partial[key] = _PartialMessage(parts={}, total=info.total)
+            partial.unsub = async_call_later(
+                self.hass, MULTIPART_TIMEOUT, lambda _now: self._flush_partial(key)
+            )
+        partial.parts[info.number] = message
+        if len(partial.parts) >= partial.total:
+            self._flush_partial(key)
+
+    @callback
+    def _flush_partial(self, key: tuple[str, str]) -> None:
+        partial = self._partial.pop(key, None)
+        if partial is None:
+            return
+        if partial.unsub:
+            partial.unsub()
+        ordered = [partial.parts[number] for number in sorted(partial.parts)]
+        text = "".join(part.text for part in ordered)
+        incomplete = len(ordered) < partial.total
+        if incomplete:
+            LOGGER.warning(
+                "Delivering an incomplete message: %s of %s parts arrived",
+                len(ordered),
+                partial.total,
+            )
+        self._deliver(ordered[0], text, incomplete=incomplete)
+
+    def _deliver(self, message: IncomingMessage, text: str, *, incomplete: bool) -> None:
+        endpoint = (self._lookup(message.endpoint_id) if message.endpoint_id else None) or (
+            self._lookup(message.sender)
+        )
+        endpoint_id = endpoint.id if endpoint else None
+        received = ReceivedSms(
+            message_id=message.message_id,
+            sender=message.sender,
+            recipient=message.recipient,
+            text=text,
+            received_at=message.received_at,
+            endpoint_id=endpoint_id,
+            device_id=async_device_id(self.hass, self._entry_id, endpoint_id)
+            if endpoint_id
+            else None,
+            incomplete=incomplete,
+        )
+        self.hass.bus.async_fire(
+            EVENT_MESSAGE_RECEIVED,
+            {
+                "config_entry_id": self._entry_id,
+                "device_id": received.device_id,
+                "endpoint_id": endpoint_id or message.endpoint_id,
+                "recipient": message.recipient,
+                "provider": self._client.provider,
+                "incomplete": incomplete,
+                **received.as_event_data(),
+            },
+        )
+        async_dispatcher_send(self.hass, signal_incoming(self._entry_id, endpoint_id), received)
+        if endpoint_id:
+            for waiter in self._waiters.pop(endpoint_id, []):
+                if not waiter.done():
+                    waiter.set_result(received)
+
+    # -- replies -------------------------------------------------------------------------
+
+    def async_expect_reply(self, endpoint_id: str) -> asyncio.Future[ReceivedSms]:
+        """Return a future for the next message from an endpoint (register before sending)."""
+        future: asyncio.Future[ReceivedSms] = self.hass.loop.create_future()
+        self._waiters.setdefault(endpoint_id, []).append(future)
+        return future
+
+    def async_forget_reply(self, endpoint_id: str, future: asyncio.Future[ReceivedSms]) -> None:
+        """Stop waiting (timeout or failed send)."""
+        waiters = self._waiters.get(endpoint_id, [])
+        if future in waiters:
+            waiters.remove(future)
+        if not waiters:
+            self._waiters.pop(endpoint_id, None)
+        future.cancel()
+
+
+class IotSmsCallbackView(HomeAssistantView):
+    """emnify PATCHes delivery reports, which the webhook component cannot receive (405)."""
+
+    url = CALLBACK_PATH
+    name = "api:iot_sms:callback"
+    requires_auth = False
+
+    async def _dispatch(self, request: web.Request, callback_id: str) -> web.Response:
+        hass = request.app[KEY_HASS]
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if hmac.compare_digest(entry.data.get(CONF_WEBHOOK_ID, ""), callback_id):
+                if entry.state is not ConfigEntryState.LOADED:
+                    # Not ready (starting or reloading): a retry later loses nothing.
+                    return web.Response(status=HTTPStatus.SERVICE_UNAVAILABLE)
+                router: InboundRouter = entry.runtime_data.inbound
+                return await router.async_handle_request(request)
+        return web.Response(status=HTTPStatus.NOT_FOUND)
+
+    async def get(self, request: web.Request, callback_id: str) -> web.Response:
+        """Eseye receipts arrive as GET with a query string."""
+        return await self._dispatch(request, callback_id)
+
+    async def post(self, request: web.Request, callback_id: str) -> web.Response:
+        """MO messages (both providers) and form receipts."""
+        return await self._dispatch(request, callback_id)
+
+    async def patch(self, request: web.Request, callback_id: str) -> web.Response:
+        """Emnify delivery reports."""
+        return await self._dispatch(request, callback_id)

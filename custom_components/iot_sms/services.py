@@ -1,0 +1,241 @@
+"""The iot_sms.send_sms and iot_sms.cancel_sms actions."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+
+from .api.errors import IotSmsError
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    ATTR_DEVICE_ID,
+    ATTR_MESSAGE,
+    ATTR_MESSAGE_ID,
+    ATTR_RECIPIENT,
+    ATTR_SENDER,
+    ATTR_VALIDITY,
+    ATTR_WAIT_FOR_REPLY,
+    DOMAIN,
+    SERVICE_CANCEL_SMS,
+    SERVICE_SEND_SMS,
+)
+from .coordinator import IotSmsConfigEntry
+from .devices import async_device_id, endpoint_id_from_device
+from .inbound import ReceivedSms
+from .messaging import async_send_sms, provider_error
+from .tracker import CancelResult, TrackedMessage
+
+MAX_WAIT = timedelta(hours=1)
+# A numeric sender (short code or MSISDN) or an alphanumeric one of up to 11 characters.
+SENDER_SCHEMA = vol.All(cv.string, vol.Match(r"^(\+?[0-9]{1,15}|[A-Za-z0-9 ]{1,11})$"))
+
+SEND_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
+            vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+            vol.Optional(ATTR_RECIPIENT): cv.string,
+            vol.Required(ATTR_MESSAGE): cv.string,
+            vol.Optional(ATTR_SENDER): SENDER_SCHEMA,
+            vol.Optional(ATTR_VALIDITY): vol.All(
+                cv.time_period, vol.Range(min=timedelta(minutes=1), max=timedelta(days=7))
+            ),
+            vol.Optional(ATTR_WAIT_FOR_REPLY): vol.All(
+                cv.time_period, vol.Range(min=timedelta(seconds=1), max=MAX_WAIT)
+            ),
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_RECIPIENT),
+)
+CANCEL_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
+            vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+            vol.Optional(ATTR_MESSAGE_ID): cv.string,
+        }
+    ),
+    cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_MESSAGE_ID),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    entry: IotSmsConfigEntry
+    endpoint_id: str
+
+
+def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+def _loaded_entry(hass: HomeAssistant, entry_id: str) -> IotSmsConfigEntry:
+    entry: IotSmsConfigEntry | None = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN:
+        raise _validation_error("unknown_entry", entry_id=entry_id)
+    if entry.state is not ConfigEntryState.LOADED:
+        raise _validation_error("not_loaded", title=entry.title)
+    return entry
+
+
+def _targets_from_devices(hass: HomeAssistant, device_ids: list[str]) -> list[_Target]:
+    registry = dr.async_get(hass)
+    targets = []
+    for device_id in device_ids:
+        device = registry.async_get(device_id)
+        target = None
+        for entry_id in device.config_entries if device else ():
+            endpoint_id = endpoint_id_from_device(entry_id, device) if device else None
+            if endpoint_id is not None:
+                target = _Target(_loaded_entry(hass, entry_id), endpoint_id)
+                break
+        if target is None:
+            raise _validation_error("unknown_device", device_id=device_id)
+        targets.append(target)
+    return targets
+
+
+def _send_targets(hass: HomeAssistant, data: dict[str, Any]) -> list[_Target]:
+    if ATTR_DEVICE_ID in data:
+        return _targets_from_devices(hass, data[ATTR_DEVICE_ID])
+    if ATTR_CONFIG_ENTRY_ID not in data:
+        raise _validation_error("recipient_needs_entry")
+    entry = _loaded_entry(hass, data[ATTR_CONFIG_ENTRY_ID])
+    recipient: str = data[ATTR_RECIPIENT].strip()
+    endpoint = entry.runtime_data.coordinator.find(recipient)
+    if endpoint is not None:
+        return [_Target(entry, endpoint.id)]
+    digits = recipient.removeprefix("+").removeprefix("00")
+    if not digits.isdigit():
+        raise _validation_error("invalid_recipient", recipient=recipient)
+    return [_Target(entry, digits)]
+
+
+def _message_response(hass: HomeAssistant, target: _Target, message: TrackedMessage) -> Any:
+    return {
+        "device_id": async_device_id(hass, target.entry.entry_id, target.endpoint_id),
+        "message_id": message.message_id,
+        "parts": len(message.parts),
+        "status": message.status.value,
+    }
+
+
+def _reply_response(reply: ReceivedSms) -> Any:
+    return {
+        "text": reply.text,
+        "received_at": reply.received_at.isoformat(),
+        "message_id": reply.message_id,
+        "sender": reply.sender,
+        "device_id": reply.device_id,
+    }
+
+
+async def _async_send(call: ServiceCall) -> ServiceResponse:
+    hass = call.hass
+    targets = _send_targets(hass, call.data)
+    wait: timedelta | None = call.data.get(ATTR_WAIT_FOR_REPLY)
+    # Listen before sending: a fast device can answer before the send call returns.
+    waiters = (
+        [(t, t.entry.runtime_data.inbound.async_expect_reply(t.endpoint_id)) for t in targets]
+        if wait
+        else []
+    )
+    try:
+        messages = []
+        for target in targets:
+            message = await async_send_sms(
+                target.entry,
+                target.endpoint_id,
+                call.data[ATTR_MESSAGE],
+                sender=call.data.get(ATTR_SENDER),
+                validity=call.data.get(ATTR_VALIDITY),
+            )
+            messages.append(_message_response(hass, target, message))
+        reply = await _async_first_reply([w for _t, w in waiters], wait) if wait else None
+    finally:
+        for target, waiter in waiters:
+            target.entry.runtime_data.inbound.async_forget_reply(target.endpoint_id, waiter)
+    return {"messages": messages, "reply": _reply_response(reply) if reply else None}
+
+
+async def _async_first_reply(
+    waiters: list[asyncio.Future[ReceivedSms]], wait: timedelta
+) -> ReceivedSms | None:
+    done, _pending = await asyncio.wait(
+        waiters, timeout=wait.total_seconds(), return_when=asyncio.FIRST_COMPLETED
+    )
+    return next((f.result() for f in done if not f.cancelled()), None)
+
+
+def _cancel_candidates(hass: HomeAssistant, data: dict[str, Any]) -> list[_Target]:
+    if ATTR_DEVICE_ID in data:
+        return _targets_from_devices(hass, data[ATTR_DEVICE_ID])
+    if ATTR_CONFIG_ENTRY_ID not in data:
+        raise _validation_error("message_needs_entry")
+    entry = _loaded_entry(hass, data[ATTR_CONFIG_ENTRY_ID])
+    message = entry.runtime_data.tracker.get(data[ATTR_MESSAGE_ID])
+    if message is None:
+        raise _validation_error("unknown_message", message_id=data[ATTR_MESSAGE_ID])
+    return [_Target(entry, message.endpoint_id)]
+
+
+async def _async_cancel(call: ServiceCall) -> ServiceResponse:
+    result = CancelResult()
+    for target in _cancel_candidates(call.hass, call.data):
+        tracker = target.entry.runtime_data.tracker
+        if ATTR_MESSAGE_ID in call.data:
+            selected = [m for m in [tracker.get(call.data[ATTR_MESSAGE_ID])] if m]
+        else:
+            selected = [m for m in tracker.for_endpoint(target.endpoint_id) if not m.final]
+        for message in selected:
+            try:
+                outcome = await tracker.async_cancel(message)
+            except IotSmsError as err:
+                raise provider_error(target.entry, err) from err
+            result.canceled.extend(outcome.canceled)
+            result.not_cancellable.update(outcome.not_cancellable)
+    if not result.canceled:
+        if not result.not_cancellable:
+            raise _validation_error("nothing_to_cancel")
+        message_id, reason = next(iter(result.not_cancellable.items()))
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="not_cancellable",
+            translation_placeholders={"message_id": message_id, "reason": reason},
+        )
+    return {
+        "canceled": list[Any](result.canceled),
+        "not_cancellable": [
+            {"message_id": message_id, "reason": reason}
+            for message_id, reason in result.not_cancellable.items()
+        ],
+    }
+
+
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the actions once, for every entry of the integration."""
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_SEND_SMS,
+        _async_send,
+        schema=SEND_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_CANCEL_SMS,
+        _async_cancel,
+        schema=CANCEL_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )

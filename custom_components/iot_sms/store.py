@@ -1,0 +1,51 @@
+"""Persistence of tracked messages and seen inbound ids, so a restart loses nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.storage import Store
+
+from .const import DOMAIN
+
+STORAGE_VERSION = 1
+# Batches the writes of a burst of status changes into one.
+SAVE_DELAY = 5
+
+type StoreData = dict[str, Any]
+
+
+class IotSmsStore:
+    """One storage file per config entry, written in batches."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Prepare the store; nothing is read until async_load."""
+        self._store: Store[StoreData] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}", private=True, atomic_writes=True
+        )
+        self._sections: dict[str, Callable[[], Any]] = {}
+
+    def register(self, section: str, dump: Callable[[], Any]) -> None:
+        """Make dump() provide one section of the data written to disk."""
+        self._sections[section] = dump
+
+    async def async_load(self) -> StoreData:
+        """Return the stored data, or an empty dict on first start."""
+        return await self._store.async_load() or {}
+
+    def _collect(self) -> StoreData:
+        return {section: dump() for section, dump in self._sections.items()}
+
+    def async_schedule_save(self) -> None:
+        """Write soon; several calls within the delay become one write."""
+        self._store.async_delay_save(self._collect, SAVE_DELAY)
+
+    async def async_flush(self) -> None:
+        """Write now (unload), replacing any pending delayed write."""
+        await self._store.async_save(self._collect())
+
+    async def async_remove(self) -> None:
+        """Delete the file when the entry is removed."""
+        await self._store.async_remove()

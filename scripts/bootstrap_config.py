@@ -1,0 +1,225 @@
+"""Create the Home Assistant development state under config/ (used by scripts/develop).
+
+Uses Home Assistant's own code (auth manager, auth provider, storage classes, ConfigEntry) so the
+files are exactly what Home Assistant 2025.4 writes itself:
+
+- owner user "Developer", login dev/dev (homeassistant auth provider, group system-admin);
+- onboarding marked done, so the browser shows the login page and not the onboarding wizard;
+- core config (name, location, metric, UTC, internal_url http://127.0.0.1:8123);
+- one `iot_sms` config entry "Demo Fleet" pointing at the local emnify simulator;
+- empty automations.yaml / scripts.yaml / scenes.yaml and the custom_components symlink.
+
+Idempotent: a second run keeps what exists (users, ids, secrets). Prints the values the simulator
+needs as KEY=value lines on stdout; everything else goes to stderr.
+
+Run with the project's venv: `.venv/bin/python scripts/bootstrap_config.py config`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import secrets
+import sys
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from homeassistant import runner
+from homeassistant.auth import auth_manager_from_config
+from homeassistant.auth.const import GROUP_ID_ADMIN
+from homeassistant.auth.providers.homeassistant import HassAuthProvider
+from homeassistant.components.onboarding import (
+    STORAGE_KEY as ONBOARDING_STORAGE_KEY,
+)
+from homeassistant.components.onboarding import (
+    STORAGE_VERSION as ONBOARDING_STORAGE_VERSION,
+)
+from homeassistant.components.onboarding import (
+    OnboardingStorage,
+)
+from homeassistant.components.onboarding.const import STEPS
+from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryStore
+from homeassistant.core import CoreState, HomeAssistant
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+USERNAME = "dev"
+PASSWORD = "dev"  # the documented demo login of the local development instance
+USER_DISPLAY_NAME = "Developer"
+
+CORE_CONFIG: dict[str, Any] = {
+    "location_name": "IoT SIM SMS development",
+    "latitude": 52.52,
+    "longitude": 13.405,
+    "elevation": 34,
+    "radius": 100,
+    "unit_system": "metric",
+    "time_zone": "UTC",
+    "currency": "EUR",
+    "country": "DE",
+    "language": "en",
+    "internal_url": "http://127.0.0.1:8123",
+}
+
+DOMAIN = "iot_sms"
+ENTRY_UNIQUE_ID = "4711"
+ENTRY_TITLE = "Demo Fleet"
+ENTRY_DATA: dict[str, Any] = {
+    "provider": "emnify",
+    "api_token": "demo-application-token",
+    "base_url": "http://127.0.0.1:8300",
+}
+
+_LOGGER = logging.getLogger("bootstrap_config")
+
+
+async def ensure_core_config(hass: HomeAssistant) -> None:
+    """Write .storage/core.config unless it exists; always make sure internal_url is set."""
+    storage_file = Path(hass.config.path(".storage", "core.config"))
+    if not storage_file.exists():
+        await hass.config.async_update(**CORE_CONFIG)
+        _LOGGER.info("core config written, internal_url %s", CORE_CONFIG["internal_url"])
+        return
+    await hass.config.async_load()
+    if not hass.config.internal_url:
+        await hass.config.async_update(internal_url=CORE_CONFIG["internal_url"])
+        _LOGGER.info("internal_url set to %s", CORE_CONFIG["internal_url"])
+
+
+async def ensure_owner(hass: HomeAssistant) -> None:
+    """Create the owner user with the homeassistant auth provider (dev/dev) unless it exists."""
+    hass.auth = await auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
+    provider = hass.auth.auth_providers[0]
+    assert isinstance(provider, HassAuthProvider)
+    await provider.async_initialize()
+    assert provider.data is not None
+
+    if not any(
+        provider.data.normalize_username(entry["username"]) == USERNAME
+        for entry in provider.data.users
+    ):
+        await provider.async_add_auth(USERNAME, PASSWORD)
+        _LOGGER.info("login %s added to the homeassistant auth provider", USERNAME)
+
+    credentials = await provider.async_get_or_create_credentials({"username": USERNAME})
+    if not credentials.is_new:
+        return
+    user = await hass.auth.async_create_user(USER_DISPLAY_NAME, group_ids=[GROUP_ID_ADMIN])
+    await hass.auth.async_link_user(user, credentials)
+    if user.is_owner:
+        _LOGGER.info("owner user %r created", USER_DISPLAY_NAME)
+    else:
+        _LOGGER.warning("user %r created, but another user already owns this instance", user.name)
+
+
+async def ensure_onboarded(hass: HomeAssistant) -> None:
+    """Mark every onboarding step done, so the frontend shows the login page."""
+    store = OnboardingStorage(
+        hass, ONBOARDING_STORAGE_VERSION, ONBOARDING_STORAGE_KEY, private=True
+    )
+    data: Any = await store.async_load() or {"done": []}
+    missing = [step for step in STEPS if step not in data["done"]]
+    if missing:
+        data["done"].extend(missing)
+        await store.async_save(data)
+        _LOGGER.info("onboarding steps marked done: %s", ", ".join(missing))
+
+
+async def ensure_config_entry(hass: HomeAssistant) -> dict[str, Any]:
+    """Add the demo `iot_sms` config entry unless one with its unique id exists; return its data."""
+    store = ConfigEntryStore(hass)
+    stored = await store.async_load() or {"entries": []}
+    entries: list[dict[str, Any]] = stored["entries"]
+
+    for entry in entries:
+        if entry["domain"] == DOMAIN and entry["unique_id"] == ENTRY_UNIQUE_ID:
+            data: dict[str, Any] = entry["data"]
+            if "webhook_id" in data and "callback_secret" in data:
+                return data
+            # An entry without the ids the simulator needs: add them, keep everything else.
+            data.setdefault("webhook_id", secrets.token_hex(32))
+            data.setdefault("callback_secret", secrets.token_urlsafe(32))
+            await store.async_save(stored)
+            _LOGGER.info("webhook id and callback secret added to config entry %r", entry["title"])
+            return data
+
+    new_entry = ConfigEntry(
+        data={
+            **ENTRY_DATA,
+            "webhook_id": secrets.token_hex(32),
+            "callback_secret": secrets.token_urlsafe(32),
+        },
+        discovery_keys=MappingProxyType({}),
+        domain=DOMAIN,
+        minor_version=1,
+        options={},
+        source=SOURCE_USER,
+        subentries_data=None,
+        title=ENTRY_TITLE,
+        unique_id=ENTRY_UNIQUE_ID,
+        version=1,
+    )
+    entries.append(new_entry.as_dict())
+    await store.async_save(stored)
+    _LOGGER.info("config entry %r (%s) created", ENTRY_TITLE, DOMAIN)
+    return dict(new_entry.data)
+
+
+def ensure_files(config_dir: Path) -> None:
+    """Create the YAML files configuration.yaml includes and link the integration."""
+    for name, content in (("automations.yaml", "[]\n"), ("scripts.yaml", ""), ("scenes.yaml", "")):
+        path = config_dir / name
+        if not path.exists():
+            path.write_text(content, encoding="utf-8")
+
+    link = config_dir / "custom_components" / DOMAIN
+    target = Path("..") / ".." / "custom_components" / DOMAIN
+    if link.is_symlink() and Path(link.readlink()) == target:
+        return
+    if link.is_symlink():
+        link.unlink()
+    elif link.exists():
+        sys.exit(f"{link} exists and is not a symlink: remove it, scripts/develop links it")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(target, target_is_directory=True)
+
+
+async def bootstrap(config_dir: Path) -> dict[str, Any]:
+    """Create or complete the development state; return the config entry data."""
+    (config_dir / ".storage").mkdir(parents=True, exist_ok=True)
+    ensure_files(config_dir)
+
+    hass = HomeAssistant(str(config_dir))
+    try:
+        await ensure_core_config(hass)
+        await ensure_owner(hass)
+        await ensure_onboarded(hass)
+        data = await ensure_config_entry(hass)
+    finally:
+        # A regular shutdown flushes the stores that save with a delay (the auth store); it is a
+        # no-op for an instance that never ran, so mark it running first.
+        logging.getLogger("homeassistant.core").setLevel(logging.WARNING)
+        hass.set_state(CoreState.running)
+        await hass.async_stop()
+    return data
+
+
+def main() -> None:
+    """Parse arguments, bootstrap, print KEY=value lines for scripts/develop."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config_dir", nargs="?", default=str(REPO_ROOT / "config"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="bootstrap: %(message)s", stream=sys.stderr)
+
+    asyncio.set_event_loop_policy(runner.HassEventLoopPolicy(debug=False))
+    data = asyncio.run(bootstrap(Path(args.config_dir).resolve()))
+
+    print(f"WEBHOOK_ID={data['webhook_id']}")
+    print(f"CALLBACK_SECRET={data['callback_secret']}")
+    print(f"EMNIFY_BASE_URL={data.get('base_url', ENTRY_DATA['base_url'])}")
+
+
+if __name__ == "__main__":
+    main()

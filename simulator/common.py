@@ -1,0 +1,150 @@
+"""Fault injection, request log and callback sending shared by the provider simulators."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+_LOGGER = logging.getLogger("simulator")
+
+type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Faults:
+    """Faults applied to incoming API requests (counters are consumed one per request).
+
+    latency: seconds every matching request waits before it is handled (the request is still
+    handled afterwards, so a client that timed out has nevertheless reached the provider).
+    server_errors / rate_limits: the next N matching requests are answered 500 / 429.
+    drop_after_read: the next N matching requests have their body read, then the connection is
+    closed without an answer (the request is NOT handled).
+    token_ttl: lifetime of issued access tokens in seconds (for simulators that issue tokens).
+    path_filter: faults apply only to request paths containing this string; None = every path.
+    """
+
+    latency: float = 0.0
+    server_errors: int = 0
+    rate_limits: int = 0
+    drop_after_read: int = 0
+    token_ttl: float = 7 * 24 * 3600
+    path_filter: str | None = None
+
+    def applies_to(self, path: str) -> bool:
+        """Whether faults apply to a request path."""
+        return self.path_filter is None or self.path_filter in path
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the simulator received (recorded before any fault is applied)."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallbackAttempt:
+    """One callback the simulator sent; status is None when the request failed."""
+
+    method: str
+    url: str
+    status: int | None
+    body: str
+    error: str | None = None
+
+
+def fault_middleware(
+    faults: Faults,
+    requests: list[RecordedRequest],
+    *,
+    rate_limit_body: Callable[[], web.StreamResponse] | None = None,
+) -> Any:
+    """Return an aiohttp middleware recording every request and applying `faults`."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        body = await request.read()
+        requests.append(
+            RecordedRequest(
+                request.method,
+                request.path,
+                dict(request.query),
+                body,
+                {k: v for k, v in request.headers.items() if k.lower() != "authorization"},
+            )
+        )
+        if not faults.applies_to(request.path):
+            return await handler(request)
+        if faults.latency > 0:
+            await asyncio.sleep(faults.latency)
+        if faults.drop_after_read > 0:
+            faults.drop_after_read -= 1
+            if request.transport is not None:
+                request.transport.close()
+            # aiohttp fails to write this response and only logs the access; nothing is sent.
+            return web.Response(status=500)
+        if faults.server_errors > 0:
+            faults.server_errors -= 1
+            return web.json_response({"message": "Internal server error"}, status=500)
+        if faults.rate_limits > 0:
+            faults.rate_limits -= 1
+            if rate_limit_body is not None:
+                return rate_limit_body()
+            return web.json_response({"message": "Too Many Requests"}, status=429)
+        return await handler(request)
+
+    return middleware
+
+
+async def send_callback(
+    session: aiohttp.ClientSession,
+    log: list[CallbackAttempt],
+    method: str,
+    url: str,
+    *,
+    json_body: Any = None,
+    data: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: float = 10,
+) -> int | None:
+    """Send one callback, record it in `log` and return the HTTP status (None on failure).
+
+    Never raises: a callback receiver that is down must not break the simulator.
+    """
+    if json_body is not None:
+        body_text = json.dumps(json_body)
+    elif data is not None:
+        body_text = "&".join(f"{k}={v}" for k, v in data.items())
+    else:
+        body_text = ""
+    try:
+        async with session.request(
+            method,
+            url,
+            json=json_body,
+            data=data,
+            params=params,
+            headers=dict(headers or {}),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            await resp.read()
+            status = resp.status
+    except Exception as err:  # noqa: BLE001 - a failing receiver is recorded, never raised
+        _LOGGER.info("Callback %s %s failed: %s", method, url, err)
+        log.append(CallbackAttempt(method, url, None, body_text, repr(err)))
+        return None
+    _LOGGER.debug("Callback %s %s answered %s", method, url, status)
+    log.append(CallbackAttempt(method, url, status, body_text))
+    return status

@@ -21,8 +21,8 @@ type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Faults:
     """Faults applied to incoming API requests (counters are consumed one per request).
 
-    latency: seconds every matching request waits before it is handled (the request is still
-    handled afterwards, so a client that timed out has nevertheless reached the provider).
+    latency: seconds every matching answer is held back; the request is handled first, so a
+    client that times out has nevertheless reached the provider (the realistic unknown case).
     server_errors / rate_limits: the next N matching requests are answered 500 / 429.
     drop_after_read: the next N matching requests have their body read, then the connection is
     closed without an answer (the request is NOT handled).
@@ -86,23 +86,28 @@ def fault_middleware(
         )
         if not faults.applies_to(request.path):
             return await handler(request)
-        if faults.latency > 0:
-            await asyncio.sleep(faults.latency)
         if faults.drop_after_read > 0:
             faults.drop_after_read -= 1
             if request.transport is not None:
                 request.transport.close()
             # aiohttp fails to write this response and only logs the access; nothing is sent.
             return web.Response(status=500)
+        response: web.StreamResponse
         if faults.server_errors > 0:
             faults.server_errors -= 1
-            return web.json_response({"message": "Internal server error"}, status=500)
-        if faults.rate_limits > 0:
+            response = web.json_response({"message": "Internal server error"}, status=500)
+        elif faults.rate_limits > 0:
             faults.rate_limits -= 1
-            if rate_limit_body is not None:
-                return rate_limit_body()
-            return web.json_response({"message": "Too Many Requests"}, status=429)
-        return await handler(request)
+            response = (
+                rate_limit_body()
+                if rate_limit_body is not None
+                else web.json_response({"message": "Too Many Requests"}, status=429)
+            )
+        else:
+            response = await handler(request)
+        if faults.latency > 0:
+            await asyncio.sleep(faults.latency)
+        return response
 
     return middleware
 

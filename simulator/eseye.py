@@ -329,6 +329,8 @@ class EseyeSimulator:
             message = self._accept(form)
         except EseyeError as err:
             body = f"Error{err.code}: {err.description}"
+            if err.code == 503:  # the troubleshooting page's style
+                body = f"ERROR {err.code} {EN_DASH} {err.description}"
             return web.Response(text=body, content_type="text/html")
         self.messages[message.message_id] = message
         if self.sims[message.destination].behavior == "blocked":
@@ -349,6 +351,10 @@ class EseyeSimulator:
             form = await self._common_checks(request, QUERY_FIELDS)
             message = self._lookup(form)
         except EseyeError as err:
+            if err.code == 503:
+                return web.Response(
+                    text=f"ERROR {err.code} {EN_DASH} {err.description}", content_type="text/html"
+                )
             body = _xml("error", f"ERROR {err.code} {EN_DASH} {err.description}")
             return web.Response(text=body, content_type="application/xml")
         return web.Response(

@@ -428,7 +428,7 @@ class EseyeClient:
         fields = {"message_id": secrets.token_hex(16)}
         status, body, _ = await self._post(PATH_STATUS, fields, write=False)
         reply = parse_reply(body) if status == _HTTP_OK else None
-        if reply is None:
+        if reply is None or reply.kind == "ok":  # a status request never answers OK!
             raise ConnectionFailed(
                 f"no Eseye SMS API answer at {self._base_url} (HTTP {status}): {_truncate(body)}"
             )

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 
 from aiohttp import web
 
@@ -82,6 +83,10 @@ async def run(args: argparse.Namespace) -> None:
         org_name="Demo Fleet",
         delivery_delay=args.delivery_delay,
     )
+    # SMS ids must not repeat across runs: Home Assistant keeps the ids it has seen (to drop
+    # duplicate callbacks) and tracks messages by id across restarts, while every run of the
+    # simulator starts afresh. emnify's ids are unique for good, so continue from the clock.
+    emnify._next_sms_id = int(time.time()) * 100  # noqa: SLF001 - no public seed parameter yet
     eseye: EseyeSimulator | None = None
     try:
         emnify.base_url = f"http://{args.host}:{args.port}"

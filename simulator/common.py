@@ -13,6 +13,7 @@ import aiohttp
 from aiohttp import web
 
 _LOGGER = logging.getLogger("simulator")
+CALLBACK_TIMEOUT = 10
 
 type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -122,7 +123,6 @@ async def send_callback(
     data: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
-    timeout: float = 10,
 ) -> int | None:
     """Send one callback, record it in `log` and return the HTTP status (None on failure).
 
@@ -142,7 +142,7 @@ async def send_callback(
             data=data,
             params=params,
             headers=dict(headers or {}),
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT),
         ) as resp:
             await resp.read()
             status = resp.status

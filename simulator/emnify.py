@@ -23,7 +23,14 @@ import aiohttp
 import jwt
 from aiohttp import web
 
-from .common import CallbackAttempt, Faults, RecordedRequest, fault_middleware, send_callback
+from .common import (
+    CallbackAttempt,
+    Faults,
+    Handler,
+    RecordedRequest,
+    fault_middleware,
+    send_callback,
+)
 
 _LOGGER = logging.getLogger("simulator.emnify")
 
@@ -165,7 +172,7 @@ class EmnifySimulator:
 
     def __init__(
         self,
-        application_token: str = "demo-application-token",
+        application_token: str = "demo-application-token",  # noqa: S107
         org_id: int = 4711,
         org_name: str = "Demo Fleet",
         delivery_delay: float = 0.2,
@@ -366,8 +373,8 @@ class EmnifySimulator:
 
         Buffered SMS waiting for their expiry date do not count as pending.
         """
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while pending := [task for task in self._tasks if not task.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     async def close(self) -> None:
         """Cancel every timer and task, close the callback session."""
@@ -430,7 +437,7 @@ class EmnifySimulator:
     # -- authentication
 
     @web.middleware
-    async def _auth_middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    async def _auth_middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path == f"{API}/authenticate":
             return await handler(request)
         header = request.headers.get("Authorization", "")
@@ -537,9 +544,7 @@ class EmnifySimulator:
         for item in filter(None, request.query.get("q", "").split(",")):
             key, sep, value = item.partition(":")
             if not sep or key not in {"tags", "name", "id", "status"}:
-                return _error(
-                    422, 1301, "InvalidQueryCriteria", f"Invalid query criteria '{item}'"
-                )
+                return _error(422, 1301, "InvalidQueryCriteria", f"Invalid query criteria '{item}'")
             criteria.append((key, value))
         try:
             per_page = int(request.query.get("per_page", "1000"))
@@ -550,9 +555,7 @@ class EmnifySimulator:
             page = max(1, int(request.query.get("page", "1")))
         except ValueError:
             page = 1
-        matching = [
-            ep for _, ep in sorted(self.endpoints.items()) if self._matches(ep, criteria)
-        ]
+        matching = [ep for _, ep in sorted(self.endpoints.items()) if self._matches(ep, criteria)]
         total_pages = max(1, math.ceil(len(matching) / per_page))
         page = min(page, total_pages)
         chunk = matching[(page - 1) * per_page : page * per_page]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -18,12 +18,6 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from custom_components.iot_sms.api.eseye import (
-    EseyeClient,
-    error_for,
-    map_status,
-    parse_reply,
-)
 from custom_components.iot_sms.api.errors import (
     AuthError,
     CharacterSetError,
@@ -37,6 +31,13 @@ from custom_components.iot_sms.api.errors import (
     NotCancellable,
     RateLimited,
     SignatureError,
+)
+from custom_components.iot_sms.api.eseye import (
+    EseyeClient,
+    encode_form,
+    error_for,
+    map_status,
+    parse_reply,
 )
 from custom_components.iot_sms.api.models import (
     AccountInfo,
@@ -96,6 +97,10 @@ class Received:
 class Receiver:
     url: str
     received: list[Received]
+    # What the receiver answers (tests that stand it in for a misbehaving Eseye change these).
+    status: int = 200
+    body: str = "OK"
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @pytest.fixture
@@ -119,6 +124,7 @@ async def sim(eseye_sim: EseyeSimulator) -> EseyeSimulator:
 async def receiver(socket_enabled: None) -> AsyncIterator[Receiver]:
     """A tiny HTTP server standing in for Home Assistant's webhook (receipts and MO)."""
     received: list[Received] = []
+    state = Receiver("", received)
 
     async def handle(request: web.Request) -> web.Response:
         received.append(
@@ -131,14 +137,15 @@ async def receiver(socket_enabled: None) -> AsyncIterator[Receiver]:
                 dict(request.headers),
             )
         )
-        return web.Response(text="OK")
+        return web.Response(text=state.body, status=state.status, headers=state.headers)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:
-        yield Receiver(str(server.make_url("")).rstrip("/"), received)
+        state.url = str(server.make_url("")).rstrip("/")
+        yield state
     finally:
         await server.close()
 
@@ -147,7 +154,7 @@ def make_client(
     sim: EseyeSimulator,
     session: aiohttp.ClientSession,
     *,
-    password: str = "demo-password",
+    password: str = "demo-password",  # noqa: S107 - the simulator's demo account
     callback_url: str | None = None,
     base_url: str | None = None,
     request_timeout: float = 5,
@@ -282,9 +289,7 @@ async def test_latin1_text_arrives_intact(sim: EseyeSimulator, client: EseyeClie
     assert sim.messages[message_id].text == "£5 é"
 
 
-async def test_gsm_basic_but_not_latin1_goes_ucs2(
-    sim: EseyeSimulator, client: EseyeClient
-) -> None:
+async def test_gsm_basic_but_not_latin1_goes_ucs2(sim: EseyeSimulator, client: EseyeClient) -> None:
     assert client.plan_message("Δ=5") == [MessagePart(text="Δ=5", encoding="ucs2")]
     message_id = await client.async_send_part(ONLINE, client.plan_message("Δ=5")[0], NO_OPTIONS)
     form = sim.messages[message_id].form
@@ -421,11 +426,14 @@ async def test_519_and_526_from_the_simulator_parse_as_invalid_request(
 async def test_simulator_rejects_get_with_503(
     sim: EseyeSimulator, session: aiohttp.ClientSession
 ) -> None:
-    async with session.get(f"{sim.base_url}{PATH_SEND}") as resp:
-        assert resp.status == 200
-        body = await resp.text()
-    assert body.startswith("ERROR 503")
-    assert "GET is not currently a supported method" in body
+    for path in (PATH_SEND, PATH_STATUS, PATH_CANCEL):
+        async with session.get(f"{sim.base_url}{path}") as resp:
+            assert resp.status == 200
+            body = await resp.text()
+        assert body == "ERROR 503 \u2013 GET is not currently a supported method of this API"
+        reply = parse_reply(body)
+        assert reply is not None
+        assert reply.code == 503
 
 
 async def test_simulator_decodes_text_as_latin1(
@@ -444,7 +452,7 @@ async def test_simulator_decodes_text_as_latin1(
         ("Error530: API Requests authentication failed.", AuthError),
         ("ERROR 530 \u2013 API Requests authentication failed.", AuthError),
         ("error 530 - API Requests authentication failed.", AuthError),
-        ("ERROR 510: API Requests from this IP Address (1.2.3.4) are not allowed.", IpNotAllowedError),
+        ("ERROR 510: API Requests from this IP Address (1.2.3.4) not allowed.", IpNotAllowedError),
         ("Error570: Destination MSISDN (447700900001) has no credit", NoCredit),
         ("ERROR 580 \u2013 Please use only GSM 03.38 basic 7 bit characters", CharacterSetError),
         ("Error525: Max message length of 160 chars exceeded", MessageTooLong),
@@ -475,9 +483,11 @@ def test_error_formats(body: str, error_type: type[Exception]) -> None:
 def test_reply_shapes() -> None:
     assert parse_reply("OK!")
     ok = parse_reply(" OK!\r\n")
-    assert ok is not None and ok.kind == "ok"
+    assert ok is not None
+    assert ok.kind == "ok"
     html_ok = parse_reply("<html><body>OK!</body></html>")
-    assert html_ok is not None and html_ok.kind == "ok"
+    assert html_ok is not None
+    assert html_ok.kind == "ok"
     status = parse_reply(
         "<statusResponse>\n  <status>delivered</status>\n"
         "  <description>Message delivered</description>\n</statusResponse>"
@@ -496,7 +506,8 @@ def test_reply_shapes() -> None:
     with_id = parse_reply(
         "<statusResponse><status>sent</status><message_id>abc</message_id></statusResponse>"
     )
-    assert with_id is not None and with_id.message_id == "abc"
+    assert with_id is not None
+    assert with_id.message_id == "abc"
     # Unknown shapes and unsafe XML.
     for body in (
         "",
@@ -504,6 +515,7 @@ def test_reply_shapes() -> None:
         '{"message": "Internal server error"}',
         '<!DOCTYPE x [<!ENTITY a "b">]><statusResponse><status>&a;</status></statusResponse>',
         "<html><body>Not here</body></html>",
+        "<statusResponse><description>no status element",
         "<foo><bar>1</bar></foo>",
     ):
         assert parse_reply(body) is None, body
@@ -623,9 +635,7 @@ async def test_no_retry_after_server_error(sim: EseyeSimulator, client: EseyeCli
     assert requests_to(sim, PATH_SEND) == 1
 
 
-async def test_no_retry_after_dropped_connection(
-    sim: EseyeSimulator, client: EseyeClient
-) -> None:
+async def test_no_retry_after_dropped_connection(sim: EseyeSimulator, client: EseyeClient) -> None:
     sim.faults.drop_after_read = 1
     with pytest.raises(DeliveryUnknown):
         await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS)
@@ -673,6 +683,58 @@ async def test_connection_refused(session: aiohttp.ClientSession, socket_enabled
     assert not isinstance(err.value, DeliveryUnknown)
     with pytest.raises(ConnectionFailed):
         await client.async_get_account()
+
+
+async def test_unexpected_answers(session: aiohttp.ClientSession, receiver: Receiver) -> None:
+    """Stand the receiver in for an Eseye that answers oddly."""
+    client = EseyeClient(session, "demo", "pw", receiver.url)
+    receiver.body = "<html><body>Maintenance</body></html>"
+    with pytest.raises(InvalidRequest, match="Maintenance"):
+        await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS)
+    with pytest.raises(ConnectionFailed, match="Maintenance"):
+        await client.async_poll(ONLINE, ["a" * 32])
+    receiver.body = "OK!"  # a status request must answer a statusResponse
+    with pytest.raises(InvalidRequest):
+        await client.async_poll(ONLINE, ["a" * 32])
+    # [SPEC] shows an XML statusResponse for MT: a pending status means accepted,
+    # a failed one means refused.
+    receiver.body = "<statusResponse><status>sent</status></statusResponse>"
+    assert HEX32.fullmatch(await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS))
+    receiver.body = "<statusResponse><status>blocked</status></statusResponse>"
+    with pytest.raises(InvalidRequest, match="blocked"):
+        await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS)
+    # An Eseye error inside an HTTP 500 is still a definite refusal.
+    receiver.status, receiver.body = 500, "Error570: no credit"
+    with pytest.raises(NoCredit):
+        await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS)
+
+
+@pytest.mark.parametrize("retry_after", ["0.01", "soon", "-1", ""])
+async def test_rate_limit_retry_after(
+    session: aiohttp.ClientSession, receiver: Receiver, retry_after: str
+) -> None:
+    client = EseyeClient(session, "demo", "pw", receiver.url)
+    client.rate_limit_delay = 0.01
+    receiver.status, receiver.body = 429, "Too Many Requests"
+    receiver.headers = {"Retry-After": retry_after} if retry_after else {}
+    with pytest.raises(RateLimited):
+        await client.async_poll(ONLINE, ["a" * 32])
+    assert len(receiver.received) == 2  # one retry for a read
+
+
+async def test_naive_expiry_is_taken_as_utc(sim: EseyeSimulator, client: EseyeClient) -> None:
+    message_id = await client.async_send_part(
+        ONLINE,
+        gsm("x"),
+        SendOptions(expires_at=datetime(2031, 2, 3, 4, 5, 6)),  # noqa: DTZ001
+    )
+    assert sim.messages[message_id].form["expiry"] == "2031-02-03 04:05:06"
+
+
+def test_form_encoding_is_latin1_with_utf8_fallback() -> None:
+    assert encode_form({"text": "£5 é&x=1"}) == "text=%A35%20%E9%26x%3D1"
+    # Not Latin-1 (a password, say): UTF-8 escapes rather than a crash.
+    assert encode_form({"password": "p€"}) == "password=p%E2%82%AC"
 
 
 # --- account -----------------------------------------------------------------------------
@@ -724,7 +786,7 @@ def test_receipt_via_get_query(client: EseyeClient) -> None:
         "status": "delivered",
     }
     assert client.parse_callback(callback("GET", query=query)) == [
-        DeliveryReport(part_id=MID, status=SmsStatus.DELIVERED, raw_status="delivered", final_at=NOW)
+        DeliveryReport(MID, SmsStatus.DELIVERED, raw_status="delivered", final_at=NOW)
     ]
 
 
@@ -781,6 +843,13 @@ def test_mo_json(client: EseyeClient) -> None:
     assert isinstance(item, IncomingMessage)
     assert (item.message_id, item.sender, item.text) == ("m1", "+447700900001", "Hi")
     assert item.endpoint_id == "447700900001"
+
+
+def test_mo_form_tolerates_junk_pairs(client: EseyeClient) -> None:
+    body = b"&source=447700900001&junk&=x&text=a+b%2Bc&"
+    [item] = client.parse_callback(callback(body=body, content_type=FORM))
+    assert isinstance(item, IncomingMessage)
+    assert item.text == "a b+c"
 
 
 def test_mo_latin1_body(client: EseyeClient) -> None:
@@ -897,11 +966,9 @@ async def test_receipt_post_and_failed_outcomes(
     blocked_id = await client.async_send_part(BLOCKED, gsm("y"), NO_OPTIONS)
     await sim.wait_idle()
     assert all(r.method == "POST" and r.content_type == FORM for r in receiver.received)
-    reports = {
-        item.part_id: item
-        for r in receiver.received
-        for item in client.parse_callback(r.as_callback())
-    }
+    items = [item for r in receiver.received for item in client.parse_callback(r.as_callback())]
+    assert len(items) == 2
+    reports = {item.part_id: item for item in items if isinstance(item, DeliveryReport)}
     assert reports == {
         offline_id: DeliveryReport(offline_id, SmsStatus.FAILED, "failed", NOW),
         blocked_id: DeliveryReport(blocked_id, SmsStatus.FAILED, "failed", NOW),

@@ -12,6 +12,7 @@ from homeassistant.components.webhook import async_generate_id
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     ConfigSubentryFlow,
@@ -35,6 +36,7 @@ from homeassistant.helpers.selector import (
     TextSelectorType,
 )
 
+from .api.client import SmsClient
 from .api.errors import AuthError, IotSmsError, IpNotAllowedError
 from .api.models import AccountInfo, ServiceProfile
 from .const import (
@@ -145,16 +147,22 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {k: v for k, v in user_input.items() if k != CONF_ADVANCED and v != ""}
             data[CONF_PROVIDER] = provider
             data[CONF_BASE_URL] = user_input[CONF_ADVANCED][CONF_BASE_URL].rstrip("/")
+            account: AccountInfo | None = None
             if CONF_API_MSISDN in data:
                 data[CONF_API_MSISDN] = normalize_msisdn(data[CONF_API_MSISDN]) or ""
-            account, errors = await self._async_validate(data)
+            if data.get(CONF_API_MSISDN) == "":
+                errors[CONF_API_MSISDN] = "invalid_msisdn"
+            else:
+                account, errors = await self._async_validate(data)
             if account is not None:
                 await self.async_set_unique_id(account.unique_id)
                 if reconfiguring:
                     self._abort_if_unique_id_mismatch(reason="account_mismatch")
                     entry = self._get_reconfigure_entry()
+                    # A cleared optional field is left out of the input: drop its old value.
+                    kept = {k: v for k, v in entry.data.items() if k != CONF_API_MSISDN}
                     return self.async_update_reload_and_abort(
-                        entry, data={**entry.data, **data}, title=account.title
+                        entry, data=kept | data, title=account.title
                     )
                 self._abort_if_unique_id_configured()
                 data[CONF_WEBHOOK_ID] = async_generate_id()
@@ -248,6 +256,13 @@ class IotSmsOptionsFlow(OptionsFlow):
     def _entry(self) -> IotSmsConfigEntry:
         return self.config_entry
 
+    @property
+    def _client(self) -> SmsClient:
+        """The loaded entry's client; a fresh one while the entry is not loaded (e.g. retrying)."""
+        if self._entry.state is ConfigEntryState.LOADED:
+            return self._entry.runtime_data.client
+        return create_client(async_get_clientsession(self.hass), self._entry.data)
+
     async def _urls(self) -> dict[str, str]:
         webhook_id = self._entry.data[CONF_WEBHOOK_ID]
         callback_url = async_callback_url(self.hass, webhook_id, external=False)
@@ -259,11 +274,7 @@ class IotSmsOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Menu."""
-        options = (
-            ["settings", "callbacks"]
-            if self._entry.runtime_data.client.lists_endpoints
-            else ["urls"]
-        )
+        options = ["settings", "callbacks"] if self._client.lists_endpoints else ["urls"]
         return self.async_show_menu(
             step_id="init", menu_options=options, description_placeholders=await self._urls()
         )
@@ -301,7 +312,7 @@ class IotSmsOptionsFlow(OptionsFlow):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Choose the service profiles whose callback should point at Home Assistant."""
-        client = self._entry.runtime_data.client
+        client = self._client
         errors: dict[str, str] = {}
         url = async_callback_url(self.hass, self._entry.data[CONF_WEBHOOK_ID], external=False)
         if url is None:
@@ -357,9 +368,10 @@ class IotSmsOptionsFlow(OptionsFlow):
     async def _async_register(self, url: str) -> ConfigFlowResult:
         entry = self._entry
         secret = entry.data.get(CONF_CALLBACK_SECRET) or secrets.token_urlsafe(32)
+        client = self._client
         try:
             for profile_id in self._chosen:
-                await entry.runtime_data.client.async_register_callback(profile_id, url, secret)
+                await client.async_register_callback(profile_id, url, secret)
         except IotSmsError as err:
             LOGGER.debug("Registering the callback failed: %s", err)
             return self.async_abort(reason="cannot_connect")

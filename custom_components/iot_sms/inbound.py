@@ -189,8 +189,9 @@ class InboundRouter:
         partial = self._partial.get(key)
         if partial is None:
             partial = self._partial[key] = _PartialMessage(parts={}, total=info.total)
+            # A @callback: a plain lambda would run in the executor and fire events off-loop.
             partial.unsub = async_call_later(
-                self.hass, MULTIPART_TIMEOUT, lambda _now: self._flush_partial(key)
+                self.hass, MULTIPART_TIMEOUT, callback(lambda _now: self._flush_partial(key))
             )
         partial.parts[info.number] = message
         if len(partial.parts) >= partial.total:

@@ -30,6 +30,8 @@ POLL_BACKOFF = (
     timedelta(minutes=5),
 )
 POLL_LATE = timedelta(minutes=15)
+# Messages due this close together share a cycle: one request per endpoint covers them all.
+POLL_COALESCE = timedelta(seconds=10)
 EXPIRY_GRACE = timedelta(minutes=10)
 # emnify's documented default validity; Eseye documents none, so the same is assumed.
 DEFAULT_VALIDITY = timedelta(hours=24)
@@ -388,8 +390,8 @@ class MessageTracker:
     async def async_poll(self, now: datetime | None = None) -> None:
         """Run one poll cycle: at most one provider request per endpoint with due messages."""
         async with self._poll_lock:
-            now = now or dt_util.utcnow()
-            due = [m for m in self.pending if m.next_poll <= now]
+            now = max(now, dt_util.utcnow()) if now else dt_util.utcnow()
+            due = [m for m in self.pending if m.next_poll <= now + POLL_COALESCE]
             if due:
                 await self._async_poll_due(due, now)
             self._schedule()

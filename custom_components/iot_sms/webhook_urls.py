@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from homeassistant.components import cloud, webhook
+from homeassistant.components import webhook
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.network import NoURLAvailableError
 
 
 def _cloud_active(hass: HomeAssistant) -> bool:
-    return "cloud" in hass.config.components and cloud.async_active_subscription(hass)
+    if "cloud" not in hass.config.components:
+        return False
+    # Imported only when cloud is loaded: it pulls in camera and much more.
+    from homeassistant.components import cloud  # noqa: PLC0415
+
+    return cloud.async_active_subscription(hass)
 
 
 async def async_webhook_url(hass: HomeAssistant, webhook_id: str) -> str | None:
     """Cloudhook when Nabu Casa is active (reachable without remote UI), else the plain URL."""
     if _cloud_active(hass):
+        from homeassistant.components import cloud  # noqa: PLC0415
+
         return await cloud.async_get_or_create_cloudhook(hass, webhook_id)
     try:
         return webhook.async_generate_url(hass, webhook_id)
@@ -24,4 +31,6 @@ async def async_webhook_url(hass: HomeAssistant, webhook_id: str) -> str | None:
 async def async_remove_cloudhook(hass: HomeAssistant, webhook_id: str) -> None:
     """Delete the cloudhook of a removed entry, if one was created."""
     if _cloud_active(hass):
+        from homeassistant.components import cloud  # noqa: PLC0415
+
         await cloud.async_delete_cloudhook(hass, webhook_id)

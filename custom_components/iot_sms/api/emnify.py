@@ -54,8 +54,8 @@ from .models import (
 DEFAULT_BASE_URL: Final = "https://cdn.emnify.net"
 DEFAULT_SOURCE_ADDRESS: Final = "12345"
 USER_AGENT: Final = "HomeAssistant-iot_sms"
-CALLBACK_PURPOSE: Final = "Home Assistant iot_sms"
-SECRET_PURPOSE: Final = "Home Assistant iot_sms"
+# `purpose` of the api_callback and api_secret this integration creates.
+PURPOSE: Final = "Home Assistant iot_sms"
 PER_PAGE: Final = 1000
 MAX_PAGES: Final = 1000
 # Renew the JWT this long before its `exp` (or after half its lifetime, if that is shorter).
@@ -104,6 +104,14 @@ class _Response:
             ) from err
 
 
+class _NotSent(ConnectionFailed):
+    """The connection could not be opened: the request provably did not reach emnify."""
+
+
+class _ReadBroken(ConnectionFailed):
+    """A read (GET) failed in transit; reads are safe to repeat."""
+
+
 class EmnifyClient:
     """An emnify organisation, reached with an application token."""
 
@@ -144,8 +152,7 @@ class EmnifyClient:
             return self._jwt
         async with self._auth_lock:
             if self._jwt is None or self._clock() >= self._renew_at:
-                await self._authenticate()
-            assert self._jwt is not None
+                return await self._authenticate()
             return self._jwt
 
     async def _renew(self, stale: str) -> None:
@@ -155,7 +162,7 @@ class EmnifyClient:
                 self._jwt = None
                 await self._authenticate()
 
-    async def _authenticate(self) -> None:
+    async def _authenticate(self) -> str:
         url = f"{self._base_url}/api/v1/authenticate"
         try:
             async with self._session.post(
@@ -191,6 +198,7 @@ class EmnifyClient:
         self._renew_at = now + max(0.0, lifetime - RENEW_MARGIN, lifetime / 2)
         self._jwt = token
         self._claims = claims
+        return token
 
     # ------------------------------------------------------------------ transport
 
@@ -207,64 +215,26 @@ class EmnifyClient:
 
         Returns any 2xx response; raises a typed error for everything else.
         """
-        url = f"{self._base_url}{path}"
-        renewed = False
-        reconnected = False
+        renewed = reconnected = False
         attempt = 0
         while True:
             token = await self._token()
             try:
-                async with self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
-                    timeout=self._timeout,
-                ) as resp:
-                    response = _Response(resp.status, resp.headers, await resp.read())
-            except aiohttp.ClientConnectorError as err:
-                # The connection was never opened: nothing was sent.
-                if not reconnected:
-                    reconnected = True
-                    continue
-                raise ConnectionFailed(f"cannot reach emnify: {err}") from err
-            except aiohttp.InvalidURL as err:
-                raise ConnectionFailed(f"invalid emnify address: {err}") from err
-            except aiohttp.ConnectionTimeoutError as err:
-                raise ConnectionFailed("emnify did not accept the connection in time") from err
-            except TimeoutError as err:
-                if send:
-                    raise DeliveryUnknown(
-                        "emnify did not answer in time; the SMS may have been sent"
-                    ) from err
-                raise ConnectionFailed("emnify did not answer in time") from err
-            except aiohttp.ClientError as err:
-                if send:
-                    raise DeliveryUnknown(
-                        f"the connection to emnify broke; the SMS may have been sent ({err})"
-                    ) from err
-                if method == "GET" and not reconnected:
-                    reconnected = True
-                    continue
-                raise ConnectionFailed(f"the connection to emnify broke: {err}") from err
-
-            if response.status == _HTTP_UNAUTHORIZED:
-                if renewed:
-                    raise AuthError(
-                        _error_text(response.status, response.body, "emnify rejected the token")
-                    )
+                response = await self._send_once(method, path, token, params, json_body, send)
+            except (_NotSent, _ReadBroken):
+                # Nothing was sent, or a read broke: one more try is harmless.
+                if reconnected:
+                    raise
+                reconnected = True
+                continue
+            if response.status == _HTTP_UNAUTHORIZED and not renewed:
                 renewed = True
                 await self._renew(token)
                 continue
-            if response.status == _HTTP_TOO_MANY:
-                if attempt < len(self._backoff):
-                    await asyncio.sleep(self._backoff[attempt])
-                    attempt += 1
-                    continue
-                raise RateLimited(
-                    _error_text(response.status, response.body, "emnify rate limit reached")
-                )
+            if response.status == _HTTP_TOO_MANY and attempt < len(self._backoff):
+                await asyncio.sleep(self._backoff[attempt])
+                attempt += 1
+                continue
             if send and response.status >= _HTTP_SERVER_ERROR:
                 raise DeliveryUnknown(
                     _error_text(
@@ -276,6 +246,47 @@ class EmnifyClient:
             if not _HTTP_OK_MIN <= response.status <= _HTTP_OK_MAX:
                 raise _error_for(response.status, response.body)
             return response
+
+    async def _send_once(
+        self,
+        method: str,
+        path: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        send: bool,
+    ) -> _Response:
+        """One HTTP exchange; transport failures become typed errors (see the module doc)."""
+        try:
+            async with self._session.request(
+                method,
+                f"{self._base_url}{path}",
+                params=params,
+                json=json_body,
+                headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
+                timeout=self._timeout,
+            ) as resp:
+                return _Response(resp.status, resp.headers, await resp.read())
+        except aiohttp.ClientConnectorError as err:
+            raise _NotSent(f"cannot reach emnify: {err}") from err
+        except aiohttp.InvalidURL as err:
+            raise ConnectionFailed(f"invalid emnify address: {err}") from err
+        except aiohttp.ConnectionTimeoutError as err:
+            raise ConnectionFailed("emnify did not accept the connection in time") from err
+        except TimeoutError as err:
+            if send:
+                raise DeliveryUnknown(
+                    "emnify did not answer in time; the SMS may have been sent"
+                ) from err
+            raise ConnectionFailed("emnify did not answer in time") from err
+        except aiohttp.ClientError as err:
+            if send:
+                raise DeliveryUnknown(
+                    f"the connection to emnify broke; the SMS may have been sent ({err})"
+                ) from err
+            if method == "GET":
+                raise _ReadBroken(f"the connection to emnify broke: {err}") from err
+            raise ConnectionFailed(f"the connection to emnify broke: {err}") from err
 
     async def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return (await self._request("GET", path, params=params)).json()
@@ -450,13 +461,13 @@ class EmnifyClient:
         callback_id = await self._find_callback(url)
         if callback_id is None:
             response = await self._request(
-                "POST", "/api/v1/api_callback", json_body={"url": url, "purpose": CALLBACK_PURPOSE}
+                "POST", "/api/v1/api_callback", json_body={"url": url, "purpose": PURPOSE}
             )
             callback_id = _location_id(response) or await self._find_callback(url)
             if callback_id is None:
                 raise ConnectionFailed("emnify created the callback but did not return its id")
         response = await self._request(
-            "POST", "/api/v1/api_secret", json_body={"purpose": SECRET_PURPOSE, "secret": secret}
+            "POST", "/api/v1/api_secret", json_body={"purpose": PURPOSE, "secret": secret}
         )
         secret_id = _location_id(response)
         if secret_id is None:
@@ -559,7 +570,8 @@ def _endpoint_ref(data: Mapping[str, Any]) -> str | None:
 def _parse_endpoint(item: Any) -> Endpoint | None:
     if not isinstance(item, dict) or (ident := _as_id(item.get("id"))) is None:
         return None
-    sim = item.get("sim") if isinstance(item.get("sim"), dict) else {}
+    sim = item.get("sim")
+    sim = sim if isinstance(sim, dict) else {}  # absent, or null, without a SIM
     profile = item.get("service_profile")
     profile = profile if isinstance(profile, dict) else {}
     tags = item.get("tags")

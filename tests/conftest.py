@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import custom_components.iot_sms  # noqa: F401  (must win over the plugin's custom_components)
-
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+import custom_components.iot_sms  # noqa: F401  (must win over the plugin's custom_components)
 from custom_components.iot_sms.const import (
     CONF_BASE_URL,
     CONF_CALLBACK_SECRET,
@@ -42,7 +42,18 @@ async def hass_url(hass: HomeAssistant, hass_client_no_auth: Any) -> str:
 
     Every component that registers views is set up first: the test server freezes the router.
     """
-    for component in ("http", "webhook", "diagnostics", "repairs", "notify", "event", "sensor", DOMAIN):
+    for component in (
+        "http",
+        "webhook",
+        "diagnostics",
+        "repairs",
+        "websocket_api",
+        "config",
+        "notify",
+        "event",
+        "sensor",
+        DOMAIN,
+    ):
         assert await async_setup_component(hass, component, {})
     client = await hass_client_no_auth()
     url = str(client.make_url("/")).rstrip("/")
@@ -89,18 +100,16 @@ async def setup_emnify(
     """The emnify entry, loaded."""
     assert await hass.config_entries.async_setup(emnify_entry.entry_id)
     await hass.async_block_till_done()
-    yield emnify_entry
+    return emnify_entry
 
 
 @pytest.fixture
 def wait_for() -> Callable[[Callable[[], bool]], Awaitable[None]]:
     """Wait (real time, bounded) until a condition about the system holds."""
 
-    async def _wait(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-        import asyncio  # noqa: PLC0415
-
+    async def _wait(condition: Callable[[], bool], limit: float = 5.0) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + limit
         while not condition():
             if loop.time() > deadline:
                 raise AssertionError("condition not reached in time")

@@ -83,7 +83,9 @@ async def test_push_only(hass: HomeAssistant, emnify_sim: EmnifySimulator, wait_
     sent = await _send(hass, "Pump station", "REBOOT")
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "1"
 
-    await wait_for(lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "delivered")
+    await wait_for(
+        lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "delivered"
+    )
 
     assert _statuses(events, sent["message_id"]) == [(None, "queued"), ("queued", "delivered")]
     assert events[-1].data["final"] is True
@@ -129,7 +131,9 @@ async def test_buffered_then_expired_by_provider(
     assert hass.states.get("sensor.remote_gateway_last_sms_status").state == "buffered"
 
     emnify_sim.set_sms_status(sms_id, 6)
-    await wait_for(lambda: hass.states.get("sensor.remote_gateway_last_sms_status").state == "expired")
+    await wait_for(
+        lambda: hass.states.get("sensor.remote_gateway_last_sms_status").state == "expired"
+    )
     assert _statuses(events, sent["message_id"]) == [
         (None, "queued"),
         ("queued", "buffered"),
@@ -162,7 +166,9 @@ async def test_out_of_order_report_cannot_undo_final(
     """A late 'buffered' report after 'delivered' changes nothing."""
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
     sent = await _send(hass, "Pump station", "PING")
-    await wait_for(lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "delivered")
+    await wait_for(
+        lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "delivered"
+    )
     count = len(events)
 
     client = await hass_client_no_auth()
@@ -260,7 +266,9 @@ async def test_restart_keeps_tracking(
     assert hass.states.get("sensor.remote_gateway_last_sms_status").state == "buffered"
 
     emnify_sim.set_sms_status(sms_id, 6)
-    await wait_for(lambda: hass.states.get("sensor.remote_gateway_last_sms_status").state == "expired")
+    await wait_for(
+        lambda: hass.states.get("sensor.remote_gateway_last_sms_status").state == "expired"
+    )
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "0"
     assert [s for s in _statuses(events, sent["message_id"]) if s[1] == "expired"] == [
         ("buffered", "expired")
@@ -351,7 +359,11 @@ async def test_poll_cost_is_what_is_pending(
             await hass.services.async_call(
                 DOMAIN,
                 "send_sms",
-                {"config_entry_id": emnify_entry.entry_id, "recipient": str(endpoint_id), "message": text},
+                {
+                    "config_entry_id": emnify_entry.entry_id,
+                    "recipient": str(endpoint_id),
+                    "message": text,
+                },
                 blocking=True,
             )
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "20"

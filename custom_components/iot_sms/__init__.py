@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from homeassistant.components import webhook
 from aiohttp.hdrs import METH_GET, METH_POST, METH_PUT
+from homeassistant.components import webhook
 from homeassistant.const import CONF_WEBHOOK_ID, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv

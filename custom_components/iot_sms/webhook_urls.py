@@ -11,7 +11,7 @@ def _cloud_active(hass: HomeAssistant) -> bool:
     if "cloud" not in hass.config.components:
         return False
     # Imported only when cloud is loaded: it pulls in camera and much more.
-    from homeassistant.components import cloud  # noqa: PLC0415
+    from homeassistant.components import cloud
 
     return cloud.async_active_subscription(hass)
 
@@ -19,7 +19,7 @@ def _cloud_active(hass: HomeAssistant) -> bool:
 async def async_webhook_url(hass: HomeAssistant, webhook_id: str) -> str | None:
     """Cloudhook when Nabu Casa is active (reachable without remote UI), else the plain URL."""
     if _cloud_active(hass):
-        from homeassistant.components import cloud  # noqa: PLC0415
+        from homeassistant.components import cloud
 
         return await cloud.async_get_or_create_cloudhook(hass, webhook_id)
     try:
@@ -31,6 +31,6 @@ async def async_webhook_url(hass: HomeAssistant, webhook_id: str) -> str | None:
 async def async_remove_cloudhook(hass: HomeAssistant, webhook_id: str) -> None:
     """Delete the cloudhook of a removed entry, if one was created."""
     if _cloud_active(hass):
-        from homeassistant.components import cloud  # noqa: PLC0415
+        from homeassistant.components import cloud
 
         await cloud.async_delete_cloudhook(hass, webhook_id)

@@ -197,7 +197,7 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 await self.async_set_unique_id(account.unique_id)
                 self._abort_if_unique_id_mismatch(reason="account_mismatch")
                 return self.async_update_reload_and_abort(
-                    entry, data_updates={}
+                    entry, data_updates={key: user_input[key]}
                 )
         return self.async_show_form(
             step_id="reauth_confirm",

@@ -1,0 +1,184 @@
+"""One loaded account per provider, with the same three devices, and hands to drive it.
+
+Imported by tests/test_providers.py. `provider` is parametrised over emnify and Eseye; only the
+simulator the parameter needs is started (request.getfixturevalue).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, CONF_WEBHOOK_ID
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.iot_sms.const import CONF_BASE_URL, CONF_PROVIDER, DOMAIN
+from tests.conftest import WEBHOOK_ID
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from homeassistant.core import HomeAssistant
+
+    from simulator.emnify import EmnifySimulator
+    from simulator.eseye import EseyeSimulator
+
+__all__ = ["ESEYE_SIMS", "Provider", "provider", "setup_eseye"]
+
+# Name -> (MSISDN, behaviour): what the user typed into "Add SIM", and how the SIM behaves.
+ESEYE_SIMS = {
+    "Pump station": ("447700900001", "online"),
+    "Remote gateway": ("447700900002", "offline"),
+    "Tracker": ("447700900003", "echo"),
+}
+# A number that belongs to no SIM of the account.
+STRANGER_MSISDN = "447700900099"
+# emnify's SMS status id for "canceled".
+EMNIFY_CANCELED = 7
+# Long enough that a simulated device never gets further on its own during a test.
+HOLD_DELAY = 60.0
+
+
+@dataclass
+class Provider:
+    """A loaded account of one provider and the hands that play the provider and the devices."""
+
+    name: str
+    entry: MockConfigEntry
+    sim: Any
+    hub_slug: str
+    addresses: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending_sensor(self) -> str:
+        return f"sensor.{self.hub_slug}_pending_sms"
+
+    @property
+    def unknown_sender_event(self) -> str:
+        return f"event.{self.hub_slug}_incoming_sms_from_unknown_sender"
+
+    def hold(self) -> None:
+        """Devices stop progressing by themselves: the test drives every status by hand."""
+        self.sim.delivery_delay = HOLD_DELAY
+
+    async def device_sends(self, name: str, text: str) -> None:
+        """The device called `name` sends an SMS to the account."""
+        await self.sim.send_mo(self.addresses[name], text)
+
+    def msisdn(self, name: str) -> str:
+        """The phone number of the device called `name`, as the provider reports it."""
+        if self.name == "emnify":
+            return self.sim.endpoints[self.addresses[name]].msisdn
+        return self.addresses[name]
+
+    async def stranger_sends(self, text: str) -> str:
+        """A number that is no device of this account sends an SMS; returns that number."""
+        if self.name == "emnify":
+            # Added after setup: the integration has never heard of this endpoint.
+            endpoint = self.sim.add_endpoint("Stranger", "online")
+            await self.sim.send_mo(endpoint.id, text)
+            return endpoint.msisdn
+        await self.sim.send_mo(STRANGER_MSISDN, text)
+        return STRANGER_MSISDN
+
+    def deliver(self, message_id: str) -> None:
+        """The provider reports the SMS (part) with this id delivered."""
+        if self.name == "emnify":
+            self.sim.set_sms_status(int(message_id), 4)
+        else:
+            self.sim.set_status(message_id, "delivered")
+
+    def fail(self, message_id: str) -> None:
+        """The provider reports the SMS (part) with this id failed."""
+        if self.name == "emnify":
+            self.sim.set_sms_status(int(message_id), 5)
+        else:
+            self.sim.set_status(message_id, "blocked")
+
+    def reached(self, text: str) -> list[str]:
+        """Ids of the SMS (parts) the provider accepted whose text starts with `text`."""
+        if self.name == "emnify":
+            return [
+                str(sms.id)
+                for sms in sorted(self.sim.sms.values(), key=lambda s: s.id)
+                if sms.sms_type == 1 and sms.payload.startswith(text)
+            ]
+        return [m.message_id for m in self.sim.messages.values() if m.text.startswith(text)]
+
+    def is_canceled_at_provider(self, message_id: str) -> bool:
+        """Whether the provider itself holds the SMS (part) as canceled."""
+        if self.name == "emnify":
+            return self.sim.sms[int(message_id)].status_id == EMNIFY_CANCELED
+        return self.sim.messages[message_id].status == "cancelled"
+
+    async def wait_idle(self) -> None:
+        await self.sim.wait_idle()
+
+
+@pytest.fixture
+async def setup_eseye(
+    hass: HomeAssistant, eseye_sim: EseyeSimulator, hass_url: str
+) -> AsyncIterator[MockConfigEntry]:
+    """An Eseye account on the simulator with three SIMs added as subentries, loaded."""
+    callback_url = f"{hass_url}/api/iot_sms/{WEBHOOK_ID}"
+    for msisdn, behavior in ESEYE_SIMS.values():
+        eseye_sim.add_sim(msisdn, behavior)
+    # What the user configures in Infinity Classic as the account's MO POST URL.
+    eseye_sim.mo_post_url = callback_url
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title=f"Eseye ({eseye_sim.username})",
+        unique_id=eseye_sim.username,
+        data={
+            CONF_PROVIDER: "eseye",
+            CONF_USERNAME: eseye_sim.username,
+            CONF_PASSWORD: eseye_sim.password,
+            CONF_BASE_URL: eseye_sim.base_url,
+            CONF_WEBHOOK_ID: WEBHOOK_ID,
+        },
+        subentries_data=[
+            {
+                "data": {"msisdn": msisdn},
+                "subentry_type": "sim",
+                "title": name,
+                "unique_id": msisdn,
+            }
+            for name, (msisdn, _behavior) in ESEYE_SIMS.items()
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    yield entry
+
+
+@pytest.fixture(params=["emnify", "eseye"])
+def provider(request: pytest.FixtureRequest) -> Provider:
+    """A loaded account of each provider with "Pump station", "Remote gateway" and "Tracker".
+
+    Synchronous on purpose: async fixtures can be requested by name only from outside the loop.
+    """
+    if request.param == "emnify":
+        entry: MockConfigEntry = request.getfixturevalue("setup_emnify")
+        sim: EmnifySimulator = request.getfixturevalue("emnify_sim")
+        endpoints: dict[str, int] = request.getfixturevalue("emnify_endpoints")
+        return Provider(
+            name="emnify",
+            entry=entry,
+            sim=sim,
+            hub_slug="demo_fleet",
+            addresses={
+                "Pump station": endpoints["online"],
+                "Remote gateway": endpoints["offline"],
+                "Tracker": endpoints["echo"],
+            },
+        )
+    entry = request.getfixturevalue("setup_eseye")
+    return Provider(
+        name="eseye",
+        entry=entry,
+        sim=request.getfixturevalue("eseye_sim"),
+        hub_slug="eseye_demo",
+        addresses={name: msisdn for name, (msisdn, _b) in ESEYE_SIMS.items()},
+    )

@@ -49,7 +49,9 @@ async def _serve(app: web.Application) -> TestServer:
     return server
 
 
-async def _hass_with_entry(sim: EmnifySimulator, hass: HomeAssistant) -> tuple[MockConfigEntry, str, TestServer]:
+async def _hass_with_entry(
+    sim: EmnifySimulator, hass: HomeAssistant
+) -> tuple[MockConfigEntry, str, TestServer]:
     hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
     for component in ("http", "webhook", "repairs", "notify", "event", "sensor", DOMAIN):
         assert await async_setup_component(hass, component, {})
@@ -111,7 +113,7 @@ async def bench_poll(sim: EmnifySimulator, entry: MockConfigEntry) -> dict[str, 
 
 
 def _options() -> Any:
-    from custom_components.iot_sms.api.models import SendOptions  # noqa: PLC0415
+    from custom_components.iot_sms.api.models import SendOptions
 
     return SendOptions()
 
@@ -162,7 +164,12 @@ async def _timed_load(
 
 
 async def bench_mo(
-    hass: HomeAssistant, sim: EmnifySimulator, url: str, messages: int, concurrency: int, rounds: int
+    hass: HomeAssistant,
+    sim: EmnifySimulator,
+    url: str,
+    messages: int,
+    concurrency: int,
+    rounds: int,
 ) -> dict[str, Any]:
     """MO callbacks over HTTP until the bus event fires; the same load on a bare webhook."""
     endpoints = [e for e in sim.endpoints.values() if e.behavior == "online"]

@@ -17,14 +17,13 @@ from custom_components.iot_sms.const import CONF_BASE_URL, CONF_PROVIDER, DOMAIN
 from tests.conftest import WEBHOOK_ID
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
     from homeassistant.core import HomeAssistant
 
     from simulator.emnify import EmnifySimulator
     from simulator.eseye import EseyeSimulator
 
-__all__ = ["ESEYE_SIMS", "Provider", "provider", "setup_eseye"]
+# Star-imported by the test module: only the fixtures.
+__all__ = ["provider", "setup_eseye"]
 
 # Name -> (MSISDN, behaviour): what the user typed into "Add SIM", and how the SIM behaves.
 ESEYE_SIMS = {
@@ -119,7 +118,7 @@ class Provider:
 @pytest.fixture
 async def setup_eseye(
     hass: HomeAssistant, eseye_sim: EseyeSimulator, hass_url: str
-) -> AsyncIterator[MockConfigEntry]:
+) -> MockConfigEntry:
     """An Eseye account on the simulator with three SIMs added as subentries, loaded."""
     callback_url = f"{hass_url}/api/iot_sms/{WEBHOOK_ID}"
     for msisdn, behavior in ESEYE_SIMS.values():
@@ -150,7 +149,7 @@ async def setup_eseye(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    yield entry
+    return entry
 
 
 @pytest.fixture(params=["emnify", "eseye"])

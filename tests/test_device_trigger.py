@@ -68,7 +68,11 @@ async def test_triggers_listed_for_endpoints_only(
         device_id = devices[name]
         # Entities' own triggers (sensor state etc.) are listed too; ours are domain iot_sms.
         triggers = [t for t in found[device_id] if t["domain"] == "iot_sms"]
-        assert sorted(t["type"] for t in triggers) == ["sms_delivered", "sms_failed", "sms_received"]
+        assert sorted(t["type"] for t in triggers) == [
+            "sms_delivered",
+            "sms_failed",
+            "sms_received",
+        ]
         for trigger in triggers:
             assert trigger["platform"] == "device"
             assert trigger["domain"] == "iot_sms"

@@ -79,9 +79,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-def send(
-    hass_url: str, http: aiohttp.ClientSession
-) -> Callable[..., Any]:
+def send(hass_url: str, http: aiohttp.ClientSession) -> Callable[..., Any]:
     """Send one request to the integration's callback view (or another path) and return status."""
 
     async def _send(
@@ -133,7 +131,10 @@ def _shape_numbers(sim: EmnifySimulator, ep: int) -> dict[str, Any]:
 def _shape_endpoint_id(sim: EmnifySimulator, ep: int) -> dict[str, Any]:
     """REST-style quirks: id and endpoint_id as strings, no multi_part_info."""
     body = _mo(
-        "Door open", source_address=sim.endpoints[ep].msisdn, endpoint_id=str(ep), dest_address="12345"
+        "Door open",
+        source_address=sim.endpoints[ep].msisdn,
+        endpoint_id=str(ep),
+        dest_address="12345",
     )
     body["id"] = str(body["id"])
     del body["multi_part_info"]
@@ -354,10 +355,10 @@ async def test_unknown_sender(
 @pytest.mark.parametrize(
     ("make", "status"),
     [
-        (lambda mo: {"raw": b"{not json", "headers": _signed()}, 400),
-        (lambda mo: {"raw": b"\xff\xfe\x00binary", "headers": _signed()}, 400),
-        (lambda mo: {"body": [1, "x", None, [2]], "headers": _signed()}, 400),
-        (lambda mo: {"body": {"hello": "world"}, "headers": _signed()}, 400),
+        (lambda _body: {"raw": b"{not json", "headers": _signed()}, 400),
+        (lambda _body: {"raw": b"\xff\xfe\x00binary", "headers": _signed()}, 400),
+        (lambda _body: {"body": [1, "x", None, [2]], "headers": _signed()}, 400),
+        (lambda _body: {"body": {"hello": "world"}, "headers": _signed()}, 400),
         (
             lambda mo: {
                 "raw": json.dumps(mo | {"payload": "x" * OVER_LIMIT}).encode(),
@@ -535,9 +536,7 @@ async def test_standard_webhook_delivers_mo(
 # ---------------------------------------------------------------------- wait_for_reply
 
 
-async def test_send_sms_wait_for_reply(
-    hass: HomeAssistant, setup_emnify: MockConfigEntry
-) -> None:
+async def test_send_sms_wait_for_reply(hass: HomeAssistant, setup_emnify: MockConfigEntry) -> None:
     response = await hass.services.async_call(
         "iot_sms",
         "send_sms",
@@ -611,9 +610,10 @@ async def test_logbook_describes_incoming_sms(
     assert set(describers) == {("iot_sms", RECEIVED), ("iot_sms", DELIVERY)}
 
     events = async_capture_events(hass, RECEIVED)
-    assert await send(
-        _shape_documented(emnify_sim, emnify_endpoints["online"]), headers=_signed()
-    ) == 200
+    assert (
+        await send(_shape_documented(emnify_sim, emnify_endpoints["online"]), headers=_signed())
+        == 200
+    )
     assert await send(_mo("hello", source_address="4915100000000"), headers=_signed()) == 200
     await hass.async_block_till_done()
 
@@ -673,6 +673,7 @@ def _request(method: str, body: bytes, auth: str | None, content_type: str) -> A
 
 @settings(
     max_examples=150,
+    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )

@@ -29,7 +29,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from simulator.eseye import EseyeSimulator
 from tests.conftest import WEBHOOK_ID
-from tests.provider_fixtures import ESEYE_SIMS, Provider, provider, setup_eseye  # noqa: F401
+from tests.provider_fixtures import *  # noqa: F403  (fixtures: provider, setup_eseye)
+from tests.provider_fixtures import ESEYE_SIMS, Provider
 from tests.test_tracker import Clock
 
 DELIVERY = "iot_sms_delivery_status"
@@ -228,7 +229,6 @@ async def test_long_text_is_one_message(hass: HomeAssistant, provider: Provider,
     for part_id in part_ids[:-1]:
         provider.deliver(part_id)
     await wait_for(lambda: _state(hass, PUMP_STATUS) == "sent")
-    await provider.wait_idle()
     await hass.async_block_till_done()
     assert _state(hass, PUMP_STATUS) == "sent"
     assert _state(hass, provider.pending_sensor) == "1"
@@ -388,6 +388,7 @@ async def test_eseye_receipt_methods(
     message_id = response["messages"][0]["message_id"]
 
     await wait_for(lambda: _state(hass, PUMP_STATUS) == "delivered")
+    await eseye_sim.wait_idle()
 
     receipts = [a for a in eseye_sim.callback_log if message_id in a.url + a.body]
     assert [(a.method, a.status) for a in receipts] == [(method, 200)]
@@ -494,4 +495,5 @@ async def test_eseye_poll_when_receipt_is_lost(
     assert _history(events, message_id) == [(None, "queued"), ("queued", "delivered")]
     assert _state(hass, "sensor.eseye_demo_pending_sms") == "0"
     assert [r for r in eseye_sim.requests if r.path == "/mtstatusapi/index/post"]
+    await eseye_sim.wait_idle()
     assert not [a for a in eseye_sim.callback_log if message_id in a.url + a.body]

@@ -143,8 +143,8 @@ class InboundRouter:
             return web.Response(status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
         parsed = CallbackRequest(
             method=request.method,
-            headers=dict(request.headers),
-            query=dict(request.query),
+            headers=request.headers,
+            query=request.query,
             body=body,
             content_type=request.content_type,
         )

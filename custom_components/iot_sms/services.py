@@ -145,12 +145,13 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     targets = _send_targets(hass, call.data)
     wait: timedelta | None = call.data.get(ATTR_WAIT_FOR_REPLY)
-    # Listen before sending: a fast device can answer before the send call returns.
-    waiters = (
-        [(t, t.entry.runtime_data.inbound.async_expect_reply(t.endpoint_id)) for t in targets]
-        if wait
-        else []
-    )
+    # Listen before sending: a fast device can answer before the send call returns. The
+    # routers are kept here because an unload during the wait drops the entry's runtime data.
+    waiters = [
+        (router, t.endpoint_id, router.async_expect_reply(t.endpoint_id))
+        for t in targets
+        if wait and (router := t.entry.runtime_data.inbound)
+    ]
     try:
         messages = []
         for target in targets:
@@ -162,10 +163,10 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
                 validity=call.data.get(ATTR_VALIDITY),
             )
             messages.append(_message_response(hass, target, message))
-        reply = await _async_first_reply([w for _t, w in waiters], wait) if wait else None
+        reply = await _async_first_reply([w for _r, _e, w in waiters], wait) if wait else None
     finally:
-        for target, waiter in waiters:
-            target.entry.runtime_data.inbound.async_forget_reply(target.endpoint_id, waiter)
+        for router, endpoint_id, waiter in waiters:
+            router.async_forget_reply(endpoint_id, waiter)
     return {"messages": messages, "reply": _reply_response(reply) if reply else None}
 
 

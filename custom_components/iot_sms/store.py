@@ -26,6 +26,7 @@ class IotSmsStore:
             hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}", private=True, atomic_writes=True
         )
         self._sections: dict[str, Callable[[], Any]] = {}
+        self._save_scheduled = False
 
     def register(self, section: str, dump: Callable[[], Any]) -> None:
         """Make dump() provide one section of the data written to disk."""
@@ -36,10 +37,18 @@ class IotSmsStore:
         return await self._store.async_load() or {}
 
     def _collect(self) -> StoreData:
+        self._save_scheduled = False
         return {section: dump() for section, dump in self._sections.items()}
 
     def async_schedule_save(self) -> None:
-        """Write soon; several calls within the delay become one write."""
+        """Write within SAVE_DELAY of the first change; later changes ride along.
+
+        Re-arming the delay on every change would postpone the write forever under a
+        steady stream of messages, and costs a timer per callback.
+        """
+        if self._save_scheduled:
+            return
+        self._save_scheduled = True
         self._store.async_delay_save(self._collect, SAVE_DELAY)
 
     async def async_flush(self) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -932,3 +935,645 @@ async def test_register_callback_on_unknown_profile(
 ):
     with pytest.raises(NotFound):
         await client.async_register_callback("99", "https://ha.example/hook", "s")
+
+
+# ---------------------------------------------------------------- authentication edge cases
+
+
+async def test_authentication_timeout_is_connection_failed(
+    emnify_sim: EmnifySimulator, make_client: Callable[..., EmnifyClient]
+):
+    client = make_client(request_timeout=0.2)
+    emnify_sim.faults.path_filter = "/authenticate"
+    emnify_sim.faults.latency = 0.4
+
+    with pytest.raises(ConnectionFailed, match="authentication in time"):
+        await client.async_get_account()
+
+    assert calls(emnify_sim, "GET", "/endpoint") == []
+
+
+async def test_authentication_server_error_is_transient(
+    emnify_sim: EmnifySimulator, client: EmnifyClient
+):
+    emnify_sim.faults.path_filter = "/authenticate"
+    emnify_sim.faults.server_errors = 1
+
+    with pytest.raises(ConnectionFailed, match=r"HTTP 500") as err:
+        await client.async_get_account()
+
+    assert not isinstance(err.value, AuthError)  # the config flow must not say "bad token"
+    assert (await client.async_get_account()).unique_id == "4711"
+
+
+async def test_concurrent_401s_authenticate_once(emnify_sim: EmnifySimulator, client: EmnifyClient):
+    emnify_sim.add_endpoint("Pump")
+    await client.async_list_endpoints()
+    emnify_sim.expire_tokens()
+
+    results = await asyncio.gather(*(client.async_list_endpoints() for _ in range(3)))
+
+    assert [[e.name for e in r] for r in results] == [["Pump"]] * 3
+    assert emnify_sim.auth_count == 2  # one renewal shared by the three rejected calls
+
+
+# ---------------------------------------------------------------- transport edge cases
+
+
+@pytest.fixture
+def unresponsive_port(socket_enabled: None) -> Iterator[int]:
+    """A port on 127.0.0.1 whose accept queue is full: a new connection never opens."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port: int = server.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for filler in fillers:
+                filler.setblocking(False)
+                filler.connect_ex(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_send_that_cannot_connect_in_time_is_not_unknown(
+    emnify_sim: EmnifySimulator, make_client: Callable[..., EmnifyClient], unresponsive_port: int
+):
+    client = make_client(request_timeout=0.4)
+    await client.async_list_endpoints()
+    client._base_url = f"http://127.0.0.1:{unresponsive_port}"
+
+    # Not DeliveryUnknown: the request was never written, so the SMS cannot have been sent.
+    with pytest.raises(ConnectionFailed, match="did not accept the connection"):
+        await client.async_send_part("1", PART, SendOptions())
+
+
+async def test_read_timeout_is_connection_failed_and_not_retried(
+    emnify_sim: EmnifySimulator, make_client: Callable[..., EmnifyClient]
+):
+    client = make_client(request_timeout=0.2)
+    await client.async_get_account()
+    emnify_sim.faults.path_filter = "/endpoint"
+    emnify_sim.faults.latency = 0.4
+    before = len(calls(emnify_sim, "GET", "/endpoint"))
+
+    with pytest.raises(ConnectionFailed, match="did not answer in time"):
+        await client.async_list_endpoints()
+
+    assert len(calls(emnify_sim, "GET", "/endpoint")) == before + 1
+
+
+async def test_read_retried_after_connection_breaks_twice(
+    emnify_sim: EmnifySimulator, client: EmnifyClient
+):
+    emnify_sim.add_endpoint("Pump")
+    emnify_sim.faults.path_filter = "/endpoint"
+    # aiohttp itself repeats an idempotent request once; the second break reaches the client.
+    emnify_sim.faults.drop_after_read = 2
+
+    assert [e.name for e in await client.async_list_endpoints()] == ["Pump"]
+    assert len(calls(emnify_sim, "GET", "/endpoint")) == 3
+
+
+async def test_read_gives_up_when_the_retry_breaks_too(
+    emnify_sim: EmnifySimulator, client: EmnifyClient
+):
+    emnify_sim.add_endpoint("Pump")
+    emnify_sim.faults.path_filter = "/endpoint"
+    emnify_sim.faults.drop_after_read = 10
+
+    with pytest.raises(ConnectionFailed, match="connection to emnify broke"):
+        await client.async_list_endpoints()
+
+    assert len(calls(emnify_sim, "GET", "/endpoint")) == 4  # 2 tries x aiohttp's own repeat
+
+
+async def test_broken_write_that_is_not_a_send_is_not_retried(
+    emnify_sim: EmnifySimulator, client: EmnifyClient
+):
+    emnify_sim.faults.path_filter = "/api_secret"
+    emnify_sim.faults.drop_after_read = 1
+
+    with pytest.raises(ConnectionFailed, match="connection to emnify broke") as err:
+        await client.async_register_callback("1", "https://ha.example/hook", "s")
+
+    assert not isinstance(err.value, DeliveryUnknown)
+    assert len(calls(emnify_sim, "POST", "/api_secret")) == 1
+    assert emnify_sim.api_secrets == {}
+    assert calls(emnify_sim, "PATCH", "/service_profile") == []
+
+
+async def test_send_with_naive_expiry_is_utc(emnify_sim: EmnifySimulator, client: EmnifyClient):
+    ep = emnify_sim.add_endpoint("Pump")
+
+    sms_id = await client.async_send_part(
+        str(ep.id),
+        PART,
+        SendOptions(expires_at=datetime(2031, 5, 6, 7, 8, 9)),  # noqa: DTZ001
+    )
+
+    assert emnify_sim.sms[int(sms_id)].expiry_date == datetime(2031, 5, 6, 7, 8, 9, tzinfo=UTC)
+    assert json.loads(sms_posts(emnify_sim)[0].body)["expiry_date"] == (
+        "2031-05-06T07:08:09.000+0000"
+    )
+
+
+async def test_cancel_unknown_sms_is_not_cancellable_without_status(
+    emnify_sim: EmnifySimulator, client: EmnifyClient
+):
+    ep = emnify_sim.add_endpoint("Pump")
+
+    with pytest.raises(NotCancellable, match="SMS with Id '123' not found") as err:
+        await client.async_cancel(str(ep.id), "123")
+
+    assert err.value.status is None
+    assert len(calls(emnify_sim, "DELETE", "/sms/123")) == 1
+    assert len(calls(emnify_sim, "GET", "/sms/123")) == 1
+
+
+async def test_register_callback_does_not_reuse_another_url(
+    emnify_sim: EmnifySimulator, client: EmnifyClient
+):
+    other = emnify_sim.register_callback("https://other.example/hook", service_profile_id=2)
+
+    profile = await client.async_register_callback("1", "https://ha.example/hook", "s")
+
+    assert profile.callback_url == "https://ha.example/hook"
+    assert profile.callback_id != str(other)
+    assert len(emnify_sim.api_callbacks) == 2
+    assert emnify_sim.api_callbacks[other].url == "https://other.example/hook"
+
+
+# ---------------------------------------------------------------- answers the simulator never gives
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+FAKE_CLAIMS: dict[str, Any] = {"esc.org": 99, "esc.orgName": "Fake Org"}
+
+
+def reply(status: int = 200, body: Any = b"", headers: dict[str, str] | None = None) -> Handler:
+    """A handler answering a fixed status and body (bytes as is, anything else as JSON)."""
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+
+    async def handle(_request: web.Request) -> web.Response:
+        return web.Response(status=status, body=raw, headers=headers)
+
+    return handle
+
+
+class FakeEmnify:
+    """Hand-written emnify answers on 127.0.0.1, for replies the simulator cannot express."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+        self.seen: list[tuple[str, str, bytes]] = []
+        self.servers: list[TestServer] = []
+
+    async def client(
+        self,
+        routes: dict[tuple[str, str], Handler],
+        *,
+        claims: dict[str, Any] | None = None,
+        auth: Handler | None = None,
+    ) -> EmnifyClient:
+        @web.middleware
+        async def record(request: web.Request, handler: Handler) -> web.StreamResponse:
+            self.seen.append((request.method, request.path, await request.read()))
+            return await handler(request)
+
+        token = jwt.encode(
+            {**(FAKE_CLAIMS if claims is None else claims), "exp": int(time.time()) + WEEK},
+            "fake-signing-key",
+            algorithm="HS256",
+        )
+        app = web.Application(middlewares=[record])
+        app.router.add_post("/api/v1/authenticate", auth or reply(200, {"auth_token": token}))
+        for (method, path), handler in routes.items():
+            app.router.add_route(method, path, handler)
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        self.servers.append(server)
+        return EmnifyClient(self.session, TOKEN, str(server.make_url("")), backoff=FAST)
+
+    def requests(self, method: str, path: str) -> list[bytes]:
+        return [body for m, p, body in self.seen if m == method and p == path]
+
+
+@pytest.fixture
+async def fake(socket_enabled: None, session: aiohttp.ClientSession) -> AsyncIterator[FakeEmnify]:
+    fake_emnify = FakeEmnify(session)
+    try:
+        yield fake_emnify
+    finally:
+        for server in fake_emnify.servers:
+            await server.close()
+
+
+ENDPOINTS = ("GET", "/api/v1/endpoint")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        reply(200, b"<html>login</html>"),
+        reply(200, b"\xff\xfe"),
+        reply(200, b"[]"),
+        reply(200, {"token": "x"}),
+        reply(200, {"auth_token": "not-a-jwt"}),
+        reply(200, {"auth_token": 42}),
+        reply(200, {"auth_token": "e30.W10.c2ln"}),  # {} header, [] claims: not an object
+    ],
+    ids=["html", "binary", "list", "no-key", "not-jwt", "number", "list-claims"],
+)
+async def test_authentication_answer_without_token(fake: FakeEmnify, answer: Handler):
+    client = await fake.client({ENDPOINTS: reply(200, [])}, auth=answer)
+
+    with pytest.raises(ConnectionFailed, match="authentication without a token") as err:
+        await client.async_get_account()
+
+    assert not isinstance(err.value, AuthError)
+    assert fake.requests(*ENDPOINTS) == []
+
+
+async def test_account_title_falls_back_to_the_organisation_id(fake: FakeEmnify):
+    client = await fake.client({ENDPOINTS: reply(200, [])}, claims={"esc.org": 99})
+
+    account = await client.async_get_account()
+
+    assert account.unique_id == "99"
+    assert account.title == "emnify 99"
+
+
+async def test_account_token_without_organisation_is_auth_error(fake: FakeEmnify):
+    client = await fake.client({ENDPOINTS: reply(200, [])}, claims={"esc.orgName": "Nobody"})
+
+    with pytest.raises(AuthError, match="without an organisation"):
+        await client.async_get_account()
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (reply(200, b"<html>captive portal</html>"), "HTTP 200 with a body that is not JSON"),
+        (reply(200, {"items": []}), "endpoint list with no list"),
+        (reply(502, b"<html>Bad Gateway</html>"), r"^emnify server error \(HTTP 502\)$"),
+        (reply(300, b""), r"^unexpected answer from emnify \(HTTP 300\)$"),
+        (reply(302, b"moved"), r"^unexpected answer from emnify \(HTTP 302\)$"),
+    ],
+    ids=["html-200", "object", "html-502", "300", "302-without-location"],
+)
+async def test_endpoint_list_odd_answers(fake: FakeEmnify, answer: Handler, message: str):
+    client = await fake.client({ENDPOINTS: answer})
+
+    with pytest.raises(ConnectionFailed, match=message):
+        await client.async_list_endpoints()
+
+    assert len(fake.requests(*ENDPOINTS)) == 1
+
+
+async def test_endpoint_list_skips_items_without_id(fake: FakeEmnify):
+    items = [{"name": "no id"}, "junk", {"id": None}, {"id": "7", "name": "Pump"}]
+    client = await fake.client({ENDPOINTS: reply(200, items)})  # no X-Total-Pages: one page
+
+    endpoints = await client.async_list_endpoints()
+
+    assert [(e.id, e.name) for e in endpoints] == [("7", "Pump")]
+    assert len(fake.requests(*ENDPOINTS)) == 1
+
+
+SEND = ("POST", "/api/v1/endpoint/7/sms")
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (reply(201, b"", {"Location": "http://x/api/v1/endpoint/7/sms/555/"}), "555"),
+        (reply(201, {"id": 77}), "77"),
+        (reply(201, {"id": "78"}, {"Location": "http://x/api/v1/endpoint/7/sms/"}), "78"),
+        (reply(201, b""), None),
+        (reply(201, b"<html></html>"), None),
+        (reply(201, {"id": "n/a"}), None),
+        (reply(201, [77]), None),
+    ],
+    ids=["trailing-slash", "body-id", "body-string-id", "empty", "html", "bad-id", "list"],
+)
+async def test_send_reads_the_id_or_says_it_is_unknown(
+    fake: FakeEmnify, answer: Handler, expected: str | None
+):
+    client = await fake.client({SEND: answer})
+
+    if expected is None:
+        with pytest.raises(DeliveryUnknown, match="did not return its id"):
+            await client.async_send_part("7", PART, SendOptions())
+    else:
+        assert await client.async_send_part("7", PART, SendOptions()) == expected
+    assert len(fake.requests(*SEND)) == 1
+
+
+@pytest.mark.parametrize("location", ["http:///elsewhere", "ftp://127.0.0.1/elsewhere"])
+async def test_send_redirected_to_an_unusable_address_is_unknown(fake: FakeEmnify, location: str):
+    client = await fake.client({SEND: reply(307, b"", {"Location": location})})
+
+    # emnify has read the POST before redirecting: the SMS may exist, so it is not repeated.
+    with pytest.raises(DeliveryUnknown, match="may have been sent"):
+        await client.async_send_part("7", PART, SendOptions())
+
+    assert len(fake.requests(*SEND)) == 1
+
+
+async def test_poll_list_answer_that_is_no_list(fake: FakeEmnify):
+    client = await fake.client({("GET", "/api/v1/endpoint/7/sms"): reply(200, {"id": 1})})
+
+    with pytest.raises(ConnectionFailed, match="SMS list with no list"):
+        await client.async_poll("7", ["1", "2"])
+
+
+async def test_service_profiles_skip_endpoints_without_profile(fake: FakeEmnify):
+    endpoints = [
+        {"id": 1, "name": "No profile"},
+        {"id": 2, "name": "Null profile", "service_profile": None},
+        {"id": 3, "name": "Pump", "service_profile": {"id": 5, "name": "Pumps"}},
+    ]
+    client = await fake.client(
+        {
+            ENDPOINTS: reply(200, endpoints),
+            ("GET", "/api/v1/service_profile/5"): reply(200, {"id": 5, "api_callback": None}),
+        }
+    )
+
+    profiles = await client.async_list_service_profiles()
+
+    assert [(p.id, p.name, p.callback_url) for p in profiles] == [("5", "Pumps", None)]
+    assert [p for m, p, _ in fake.seen if "/service_profile/" in p] == ["/api/v1/service_profile/5"]
+
+
+async def test_service_profile_that_is_no_object(fake: FakeEmnify):
+    client = await fake.client(
+        {
+            ENDPOINTS: reply(200, [{"id": 3, "service_profile": {"id": 5}}]),
+            ("GET", "/api/v1/service_profile/5"): reply(200, [{"id": 5}]),
+        }
+    )
+
+    with pytest.raises(ConnectionFailed, match="service profile with no object"):
+        await client.async_list_service_profiles()
+
+
+HOOK = "https://ha.example/hook"
+CALLBACKS = "/api/v1/api_callback"
+SECRETS = "/api/v1/api_secret"
+PROFILE = "/api/v1/service_profile/1"
+PROFILE_JSON = {"id": 1, "name": "Default", "api_callback": {"id": 12, "url": HOOK}}
+
+
+async def test_register_callback_finds_a_new_callback_without_location(fake: FakeEmnify):
+    created: list[dict[str, Any]] = []
+
+    async def list_callbacks(_request: web.Request) -> web.Response:
+        return web.json_response(created)
+
+    async def create_callback(request: web.Request) -> web.Response:
+        created.append({"id": 12, **await request.json()})
+        return web.Response(status=201)  # no Location
+
+    client = await fake.client(
+        {
+            ("GET", CALLBACKS): list_callbacks,
+            ("POST", CALLBACKS): create_callback,
+            ("POST", SECRETS): reply(201, b"", {"Location": f"http://x{SECRETS}/34"}),
+            ("PATCH", PROFILE): reply(204),
+            ("GET", PROFILE): reply(200, {**PROFILE_JSON, "api_secret": {"id": 34}}),
+        }
+    )
+
+    profile = await client.async_register_callback("1", HOOK, "s")
+
+    (patch,) = fake.requests("PATCH", PROFILE)
+    assert json.loads(patch)["api_callback"] == {"id": 12}
+    assert json.loads(patch)["api_secret"] == {"id": 34}
+    assert (profile.callback_id, profile.secret_id) == ("12", "34")
+
+
+@pytest.mark.parametrize(
+    ("callback_list", "callback_answer", "secret_answer", "message"),
+    [
+        (
+            [{"id": 3, "url": "https://other.example"}, "junk"],
+            reply(201),
+            reply(201, b"", {"Location": f"http://x{SECRETS}/34"}),
+            "created the callback but did not return its id",
+        ),
+        (
+            {"items": []},  # not a list: nothing to reuse
+            reply(201),
+            reply(201, b"", {"Location": f"http://x{SECRETS}/34"}),
+            "created the callback but did not return its id",
+        ),
+        (
+            [],
+            reply(201, b"", {"Location": f"http://x{CALLBACKS}/12"}),
+            reply(201, b"", {"Location": f"http://x{SECRETS}/"}),
+            "created the signing secret but did not return its id",
+        ),
+    ],
+    ids=["callback-not-listed", "callback-list-no-list", "secret-without-location"],
+)
+async def test_register_callback_without_ids_stops_before_patching(
+    fake: FakeEmnify,
+    callback_list: Any,
+    callback_answer: Handler,
+    secret_answer: Handler,
+    message: str,
+):
+    client = await fake.client(
+        {
+            ("GET", CALLBACKS): reply(200, callback_list),
+            ("POST", CALLBACKS): callback_answer,
+            ("POST", SECRETS): secret_answer,
+            ("PATCH", PROFILE): reply(204),
+        }
+    )
+
+    with pytest.raises(ConnectionFailed, match=message):
+        await client.async_register_callback("1", HOOK, "s")
+
+    assert len(fake.requests("POST", CALLBACKS)) == 1
+    assert fake.requests("PATCH", PROFILE) == []
+
+
+async def test_nested_validation_errors_are_in_the_message(fake: FakeEmnify):
+    error = {
+        "error_code": 1400,
+        "error_token": "InputValidationFailed",
+        "message": "Update service profile validation error",
+        "errors": [
+            {"error_code": 1401, "message": "Api callback with Id '12' not found."},
+            {"error_code": 1401},
+            "junk",
+            {"message": "Api secret with Id '34' not found."},
+        ],
+    }
+    client = await fake.client(
+        {
+            ("GET", CALLBACKS): reply(200, [{"id": 12, "url": HOOK}]),
+            ("POST", SECRETS): reply(201, b"", {"Location": f"http://x{SECRETS}/34"}),
+            ("PATCH", PROFILE): reply(422, error),
+        }
+    )
+
+    with pytest.raises(InvalidRequest) as err:
+        await client.async_register_callback("1", HOOK, "s")
+
+    assert str(err.value) == (
+        "Update service profile validation error: Api callback with Id '12' not found.; "
+        "Api secret with Id '34' not found. (InputValidationFailed, HTTP 422)"
+    )
+
+
+# ---------------------------------------------------------------- parsing quirks
+
+
+def test_parse_sms_odd_ids_and_dates():
+    named = parse_sms({"id": " sms-7 ", "submit_date": "yesterday", "final_date": "   "})
+
+    assert parse_sms({"id": True, "status": {"id": 4}}) is None  # a boolean is no id
+    assert named is not None
+    assert named.part_id == "sms-7"
+    assert named.submitted_at is None
+    assert named.final_at is None
+    assert named.status is None
+    assert named.raw_status == "unknown"
+
+
+@pytest.mark.parametrize(
+    ("status", "expected", "raw"),
+    [
+        (4, SmsStatus.DELIVERED, "4"),
+        ("5", SmsStatus.FAILED, "5"),
+        ({"id": 6}, SmsStatus.EXPIRED, "6"),
+        ({"id": 4, "status": ""}, SmsStatus.DELIVERED, "4"),
+        ({"id": True, "description": "ODD"}, None, "ODD"),
+        ("pending", None, "unknown"),
+    ],
+)
+def test_parse_dlr_bare_and_partial_statuses(
+    offline_client: EmnifyClient, status: Any, expected: SmsStatus | None, raw: str
+):
+    (item,) = offline_client.parse_callback(callback("PATCH", {"id": 9, "status": status}))
+
+    assert item == DeliveryReport(part_id="9", status=expected, raw_status=raw, final_at=None)
+
+
+# ---------------------------------------------------------------- callback signatures by hand
+
+NOW = 1_700_000_000.0
+KEY = b"s3cret-key"
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def forge(
+    header: bytes | str,
+    payload: bytes | str,
+    *,
+    key: bytes = KEY,
+    digest: Any = hashlib.sha256,
+    signature: str | None = None,
+) -> str:
+    """An Authorization header with a JWT built by hand (segments given raw or encoded)."""
+    head = header if isinstance(header, str) else b64url(header)
+    body = payload if isinstance(payload, str) else b64url(payload)
+    if signature is None:
+        mac = hmac.new(key, f"{head}.{body}".encode(), digest).digest()
+        signature = b64url(mac)
+    return f"Bearer {head}.{body}.{signature}"
+
+
+HS256 = b'{"alg":"HS256","typ":"JWT"}'
+
+
+@pytest.fixture
+def clocked_client(session: aiohttp.ClientSession) -> EmnifyClient:
+    return EmnifyClient(
+        session, TOKEN, "http://127.0.0.1:9", callback_secret=KEY.decode(), clock=lambda: NOW
+    )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": forge(HS256, b'{"iat":1}')},
+        {"authorization": forge(HS256, b"{}")},  # plain dict, lower-case key
+        {"AUTHORIZATION": forge(b'{"alg":"HS512"}', b"{}", digest=hashlib.sha512)},
+        {"Authorization": "  bearer " + forge(HS256, b"{}").split(" ")[1]},
+        {"Authorization": forge(HS256, json.dumps({"exp": NOW - 299}).encode())},
+        {"Authorization": forge(HS256, json.dumps({"nbf": NOW + 299}).encode())},
+        {"Authorization": forge(HS256, b'{"exp":"soon","nbf":null}')},
+    ],
+    ids=["hs256", "lower-case", "upper-case", "scheme-case", "exp-leeway", "nbf-leeway", "odd"],
+)
+def test_hand_made_signature_accepted(clocked_client: EmnifyClient, headers: dict[str, str]):
+    (item,) = clocked_client.parse_callback(callback("POST", MO_REFERENCE, headers))
+
+    assert isinstance(item, IncomingMessage)
+
+
+@pytest.mark.parametrize(
+    ("authorization", "message"),
+    [
+        (forge(HS256, json.dumps({"exp": NOW - 301}).encode()), "has expired"),
+        (forge(HS256, json.dumps({"nbf": NOW + 301}).encode()), "not valid yet"),
+        (forge(HS256, b"{}", key=b"other-key"), "does not match"),
+        (forge(HS256, b"{}", signature=b64url(b"x" * 32)), "does not match"),
+        (forge(b'{"alg":"none"}', b"{}", signature=""), "malformed"),
+        (forge(b'{"alg":"none"}', b"{}"), "malformed"),  # even with a valid HMAC
+        (forge(b'{"alg":"RS256"}', b"{}"), "malformed"),
+        (forge(b'{"typ":"JWT"}', b"{}"), "malformed"),
+        (forge(b'{"alg":["HS256"]}', b"{}"), "malformed"),
+        (forge(b'["HS256"]', b"{}"), "malformed"),
+        (forge(b"not json", b"{}"), "malformed"),
+        (forge("A", b"{}"), "malformed"),  # one base64 character cannot be decoded
+        (forge(HS256, b"{}", signature="abcde"), "malformed"),
+        (forge(HS256, "é30"), "malformed"),
+        (forge(HS256, b"{not json"), "malformed"),
+        (forge(HS256, b"[1, 2]"), "malformed"),  # claims must be a JSON object
+        (forge(HS256, b"42"), "malformed"),
+        ("Bearer " + b64url(HS256) + "." + b64url(b"{}"), "malformed"),
+        (forge(HS256, b"{}") + ".extra", "malformed"),
+        ("Bearer   ", "no bearer token"),
+        ("", "no bearer token"),
+    ],
+    ids=[
+        "expired",
+        "future-nbf",
+        "wrong-key",
+        "wrong-signature",
+        "alg-none",
+        "alg-none-signed",
+        "alg-rs256",
+        "alg-missing",
+        "alg-list",
+        "header-list",
+        "header-not-json",
+        "bad-base64",
+        "bad-signature-base64",
+        "non-ascii",
+        "claims-not-json",
+        "claims-list",
+        "claims-number",
+        "two-segments",
+        "four-segments",
+        "empty-bearer",
+        "empty-header",
+    ],
+)
+def test_hand_made_signature_rejected(
+    clocked_client: EmnifyClient, authorization: str, message: str
+):
+    headers = {"authorization": authorization}
+
+    with pytest.raises(SignatureError, match=message):
+        clocked_client.parse_callback(callback("POST", MO_REFERENCE, headers))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
+from typing import Any
+
 from aiohttp import web
 from aiohttp.hdrs import METH_GET, METH_POST, METH_PUT
 from homeassistant.components import webhook
@@ -87,7 +90,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> bo
     _async_check_reachable(hass, entry)
 
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
+    entry.async_on_unload(entry.add_update_listener(_async_reload_on_change(entry)))
     return True
 
 
@@ -107,8 +110,21 @@ async def async_remove_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> N
     ir.async_delete_issue(hass, DOMAIN, _issue_id(entry))
 
 
-async def _async_reload_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+def _async_reload_on_change(
+    entry: IotSmsConfigEntry,
+) -> Callable[[HomeAssistant, IotSmsConfigEntry], Coroutine[Any, Any, None]]:
+    """Reload when options or SIM subentries change.
+
+    Data changes come from flows that reload the entry themselves (reauth, reconfigure,
+    callback registration); reloading here too would reload twice.
+    """
+    loaded_with = (dict(entry.options), set(entry.subentries))
+
+    async def _async_reload(hass: HomeAssistant, entry: IotSmsConfigEntry) -> None:
+        if (dict(entry.options), set(entry.subentries)) != loaded_with:
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    return _async_reload
 
 
 async def async_remove_config_entry_device(

@@ -375,7 +375,9 @@ class IotSmsOptionsFlow(OptionsFlow):
         except IotSmsError as err:
             LOGGER.debug("Registering the callback failed: %s", err)
             return self.async_abort(reason="cannot_connect")
-        self.hass.config_entries.async_update_entry(
+        if self.hass.config_entries.async_update_entry(
             entry, data={**entry.data, CONF_CALLBACK_SECRET: secret}
-        )
+        ):
+            # The client verifies callbacks with the secret it was built with.
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
         return self.async_create_entry(data=dict(entry.options))

@@ -12,7 +12,6 @@ import jwt
 import pytest
 from homeassistant.const import CONF_API_TOKEN
 from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
@@ -26,23 +25,7 @@ from custom_components.iot_sms.const import DOMAIN, EVENT_DELIVERY_STATUS, EVENT
 from custom_components.iot_sms.webhook_urls import async_remove_cloudhook, async_webhook_url
 from simulator.emnify import EmnifySimulator
 from tests.conftest import CALLBACK_SECRET, WEBHOOK_ID
-
-
-def _device_id(hass: HomeAssistant, name: str) -> str:
-    registry = dr.async_get(hass)
-    return next(d.id for d in registry.devices.values() if d.name == name)
-
-
-async def _send(hass: HomeAssistant, device: str, message: str, **extra: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        "send_sms",
-        {"device_id": _device_id(hass, device), "message": message, **extra},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return response
+from tests.helpers import send_sms
 
 
 async def _advance(hass: HomeAssistant, seconds: float) -> None:
@@ -60,7 +43,7 @@ async def test_poll_failure_is_retried_later(
 ) -> None:
     """A 5xx while polling loses nothing: the next cycle resolves the message."""
     emnify_sim.service_profiles[1].api_callback_id = None
-    sent = await _send(hass, "Pump station", "PING")
+    sent = await send_sms(hass, "Pump station", "PING")
     sms_id = int(sent["messages"][0]["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 4)
     emnify_sim.faults.server_errors = 5
@@ -77,7 +60,7 @@ async def test_revoked_token_while_polling_asks_for_reauth(
     hass: HomeAssistant, setup_emnify: MockConfigEntry, emnify_sim: EmnifySimulator, wait_for
 ) -> None:
     """The token is revoked while a message is pending: the user is asked to sign in again."""
-    sent = await _send(hass, "Remote gateway", "PING")
+    sent = await send_sms(hass, "Remote gateway", "PING")
     sms_id = int(sent["messages"][0]["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
     emnify_sim.application_token = "rotated"
@@ -95,7 +78,7 @@ async def test_send_with_revoked_token_asks_for_reauth(
     emnify_sim.application_token = "rotated"
     emnify_sim.expire_tokens()
     with pytest.raises(Exception) as err:
-        await _send(hass, "Pump station", "PING")
+        await send_sms(hass, "Pump station", "PING")
     assert getattr(err.value, "translation_key", None) == "auth_failed"
     flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
     assert [flow["context"]["source"] for flow in flows] == ["reauth"]
@@ -107,7 +90,7 @@ async def test_cancel_of_a_message_already_delivered_unnoticed(
 ) -> None:
     """The provider delivered before we heard of it: cancel says so and the status catches up."""
     emnify_sim.service_profiles[1].api_callback_id = None
-    sent = await _send(hass, "Pump station", "PING")
+    sent = await send_sms(hass, "Pump station", "PING")
     message_id = sent["messages"][0]["message_id"]
     await wait_for(lambda: emnify_sim.sms[int(message_id)].status_id == 4)
     assert hass.states.get("sensor.pump_station_last_sms_status").state == "queued"
@@ -134,7 +117,7 @@ async def test_unload_releases_waiting_senders_and_buffered_parts(
     """Unloading answers a pending wait_for_reply with no reply and hands out partial MO."""
     received = async_capture_events(hass, EVENT_MESSAGE_RECEIVED)
     waiting = hass.async_create_task(
-        _send(hass, "Remote gateway", "STATUS?", wait_for_reply={"seconds": 30})
+        send_sms(hass, "Remote gateway", "STATUS?", wait_for_reply={"seconds": 30})
     )
     await asyncio.sleep(0.2)
     client = await hass_client_no_auth()
@@ -181,7 +164,7 @@ async def test_report_with_unknown_status_is_kept_out(
     hass: HomeAssistant, hass_client_no_auth, caplog: pytest.LogCaptureFixture, wait_for
 ) -> None:
     """A status id the contract does not know is logged and changes nothing."""
-    sent = await _send(hass, "Remote gateway", "PING")
+    sent = await send_sms(hass, "Remote gateway", "PING")
     message_id = sent["messages"][0]["message_id"]
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
     client = await hass_client_no_auth()
@@ -271,7 +254,7 @@ async def test_removing_the_entry_deletes_its_data(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """Removal leaves no stored messages and no repair issue behind."""
-    await _send(hass, "Remote gateway", "PING")
+    await send_sms(hass, "Remote gateway", "PING")
     assert await hass.config_entries.async_unload(setup_emnify.entry_id)
     assert f"{DOMAIN}.{setup_emnify.entry_id}" in hass_storage
     assert issue_registry.async_get_issue(DOMAIN, f"no_external_url_{setup_emnify.entry_id}")
@@ -310,7 +293,7 @@ async def test_token_in_entry_is_not_logged(
 ) -> None:
     """Secrets never reach the log, even at debug level."""
     with caplog.at_level(logging.DEBUG, logger="custom_components.iot_sms"):
-        await _send(hass, "Pump station", "PING")
+        await send_sms(hass, "Pump station", "PING")
         assert await hass.config_entries.async_reload(setup_emnify.entry_id)
         await hass.async_block_till_done()
     assert setup_emnify.data[CONF_API_TOKEN] not in caplog.text

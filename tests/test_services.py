@@ -7,22 +7,11 @@ from typing import Any
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iot_sms.const import DOMAIN
 from simulator.emnify import EmnifySimulator
-
-
-def _device_id(hass: HomeAssistant, name: str) -> str:
-    registry = dr.async_get(hass)
-    return next(d.id for d in registry.devices.values() if d.name == name)
-
-
-async def _call(hass: HomeAssistant, service: str, data: dict[str, Any]) -> Any:
-    return await hass.services.async_call(
-        DOMAIN, service, data, blocking=True, return_response=True
-    )
+from tests.helpers import call_action, device_id
 
 
 def _posts(sim: EmnifySimulator) -> list[Any]:
@@ -51,11 +40,11 @@ async def test_send_sms_response_and_options(
     hass: HomeAssistant, emnify_sim: EmnifySimulator, emnify_endpoints: dict[str, int]
 ) -> None:
     """The action returns what it sent and passes sender and validity on."""
-    response = await _call(
+    response = await call_action(
         hass,
         "send_sms",
         {
-            "device_id": [_device_id(hass, "Pump station"), _device_id(hass, "Tracker")],
+            "device_id": [device_id(hass, "Pump station"), device_id(hass, "Tracker")],
             "message": "SET INTERVAL 60",
             "sender": "4711",
             "validity": {"hours": 2},
@@ -63,8 +52,8 @@ async def test_send_sms_response_and_options(
     )
     assert response["reply"] is None
     assert [m["device_id"] for m in response["messages"]] == [
-        _device_id(hass, "Pump station"),
-        _device_id(hass, "Tracker"),
+        device_id(hass, "Pump station"),
+        device_id(hass, "Tracker"),
     ]
     for message in response["messages"]:
         assert message["parts"] == 1
@@ -85,12 +74,12 @@ async def test_send_to_an_ad_hoc_recipient(
 ) -> None:
     """A recipient given by MSISDN is matched to its endpoint."""
     msisdn = emnify_sim.endpoints[emnify_endpoints["offline"]].msisdn
-    response = await _call(
+    response = await call_action(
         hass,
         "send_sms",
         {"config_entry_id": setup_emnify.entry_id, "recipient": f"+{msisdn}", "message": "HI"},
     )
-    assert response["messages"][0]["device_id"] == _device_id(hass, "Remote gateway")
+    assert response["messages"][0]["device_id"] == device_id(hass, "Remote gateway")
     assert (
         emnify_sim.sms[int(response["messages"][0]["message_id"])].endpoint_id
         == (emnify_endpoints["offline"])
@@ -100,8 +89,8 @@ async def test_send_to_an_ad_hoc_recipient(
 @pytest.mark.usefixtures("setup_emnify")
 async def test_long_text_is_split(hass: HomeAssistant, emnify_sim: EmnifySimulator) -> None:
     """Text over one SMS goes out as concatenated parts with a shared reference."""
-    response = await _call(
-        hass, "send_sms", {"device_id": _device_id(hass, "Pump station"), "message": "x" * 400}
+    response = await call_action(
+        hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "x" * 400}
     )
     assert response["messages"][0]["parts"] == 3
     udhs = sorted(s.udh for s in emnify_sim.sms.values() if s.payload.startswith("x"))
@@ -123,7 +112,7 @@ async def test_bad_text_is_refused(
 ) -> None:
     """Empty or over-long text is refused before anything is sent."""
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "send_sms", {"device_id": _device_id(hass, "Pump station"), **data})
+        await call_action(hass, "send_sms", {"device_id": device_id(hass, "Pump station"), **data})
     assert err.value.translation_key == key
     assert _posts(emnify_sim) == []
 
@@ -133,7 +122,7 @@ async def test_bad_targets_are_refused(
     hass: HomeAssistant, setup_emnify: MockConfigEntry, emnify_sim: EmnifySimulator
 ) -> None:
     """Unknown devices, missing accounts and nonsense recipients are clear errors."""
-    hub = _device_id(hass, "Demo Fleet")
+    hub = device_id(hass, "Demo Fleet")
     cases = [
         ({"device_id": "not-a-device"}, "unknown_device"),
         ({"device_id": hub}, "unknown_device"),
@@ -143,7 +132,7 @@ async def test_bad_targets_are_refused(
     ]
     for target, key in cases:
         with pytest.raises(ServiceValidationError) as err:
-            await _call(hass, "send_sms", {"message": "HI", **target})
+            await call_action(hass, "send_sms", {"message": "HI", **target})
         assert err.value.translation_key == key, target
     assert _posts(emnify_sim) == []
 
@@ -152,10 +141,10 @@ async def test_entry_not_loaded(
     hass: HomeAssistant, setup_emnify: MockConfigEntry, emnify_sim: EmnifySimulator
 ) -> None:
     """An unloaded account refuses to send."""
-    device = _device_id(hass, "Pump station")
+    device = device_id(hass, "Pump station")
     assert await hass.config_entries.async_unload(setup_emnify.entry_id)
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "send_sms", {"device_id": device, "message": "HI"})
+        await call_action(hass, "send_sms", {"device_id": device, "message": "HI"})
     assert err.value.translation_key == "not_loaded"
 
 
@@ -167,8 +156,8 @@ async def test_server_error_on_send_is_never_retried(
     emnify_sim.faults.server_errors = 1
     emnify_sim.faults.path_filter = "/sms"
     with pytest.raises(HomeAssistantError) as err:
-        await _call(
-            hass, "send_sms", {"device_id": _device_id(hass, "Pump station"), "message": "GO"}
+        await call_action(
+            hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "GO"}
         )
     assert err.value.translation_key == "delivery_unknown"
     assert len(_posts(emnify_sim)) == 1
@@ -182,8 +171,8 @@ async def test_rate_limit_is_reported(hass: HomeAssistant, emnify_sim: EmnifySim
     emnify_sim.faults.rate_limits = 10
     emnify_sim.faults.path_filter = "/sms"
     with pytest.raises(HomeAssistantError) as err:
-        await _call(
-            hass, "send_sms", {"device_id": _device_id(hass, "Pump station"), "message": "GO"}
+        await call_action(
+            hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "GO"}
         )
     assert err.value.translation_key == "rate_limited"
 
@@ -206,8 +195,8 @@ async def test_partial_multipart_send_keeps_the_sent_parts(
 
     setup_emnify.runtime_data.client.async_send_part = flaky  # type: ignore[method-assign]
     with pytest.raises(HomeAssistantError) as err:
-        await _call(
-            hass, "send_sms", {"device_id": _device_id(hass, "Pump station"), "message": "y" * 300}
+        await call_action(
+            hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "y" * 300}
         )
     assert err.value.translation_key == "partially_sent"
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "1"
@@ -222,13 +211,13 @@ async def test_cancel_buffered_message(
     wait_for,
 ) -> None:
     """A message waiting for an offline device can be canceled."""
-    sent = await _call(
-        hass, "send_sms", {"device_id": _device_id(hass, "Remote gateway"), "message": "OFF"}
+    sent = await call_action(
+        hass, "send_sms", {"device_id": device_id(hass, "Remote gateway"), "message": "OFF"}
     )
     message_id = sent["messages"][0]["message_id"]
     await wait_for(lambda: emnify_sim.sms[int(message_id)].status_id == 3)
 
-    response = await _call(
+    response = await call_action(
         hass, "cancel_sms", {"config_entry_id": setup_emnify.entry_id, "message_id": message_id}
     )
     assert response == {"canceled": [message_id], "not_cancellable": []}
@@ -241,15 +230,15 @@ async def test_cancel_delivered_message_is_an_error(
     hass: HomeAssistant, setup_emnify: MockConfigEntry, wait_for
 ) -> None:
     """Too late to cancel: an error that says why, never a silent success."""
-    sent = await _call(
-        hass, "send_sms", {"device_id": _device_id(hass, "Pump station"), "message": "GO"}
+    sent = await call_action(
+        hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "GO"}
     )
     message_id = sent["messages"][0]["message_id"]
     await wait_for(
         lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "delivered"
     )
     with pytest.raises(HomeAssistantError) as err:
-        await _call(
+        await call_action(
             hass,
             "cancel_sms",
             {"config_entry_id": setup_emnify.entry_id, "message_id": message_id},
@@ -263,20 +252,20 @@ async def test_cancel_everything_pending_for_a_device(
     hass: HomeAssistant, emnify_sim: EmnifySimulator, wait_for
 ) -> None:
     """device_id cancels every cancellable message to that endpoint."""
-    device = _device_id(hass, "Remote gateway")
+    device = device_id(hass, "Remote gateway")
     ids = [
-        (await _call(hass, "send_sms", {"device_id": device, "message": text}))["messages"][0][
-            "message_id"
-        ]
+        (await call_action(hass, "send_sms", {"device_id": device, "message": text}))["messages"][
+            0
+        ]["message_id"]
         for text in ("ONE", "TWO")
     ]
     await wait_for(lambda: all(emnify_sim.sms[int(i)].status_id == 3 for i in ids))
-    response = await _call(hass, "cancel_sms", {"device_id": device})
+    response = await call_action(hass, "cancel_sms", {"device_id": device})
     assert sorted(response["canceled"]) == sorted(ids)
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "0"
 
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "cancel_sms", {"device_id": device})
+        await call_action(hass, "cancel_sms", {"device_id": device})
     assert err.value.translation_key == "nothing_to_cancel"
 
 
@@ -284,10 +273,10 @@ async def test_cancel_everything_pending_for_a_device(
 async def test_cancel_bad_input(hass: HomeAssistant, setup_emnify: MockConfigEntry) -> None:
     """Unknown messages and a message id without its account are refused."""
     with pytest.raises(ServiceValidationError) as err:
-        await _call(
+        await call_action(
             hass, "cancel_sms", {"config_entry_id": setup_emnify.entry_id, "message_id": "42"}
         )
     assert err.value.translation_key == "unknown_message"
     with pytest.raises(ServiceValidationError) as err:
-        await _call(hass, "cancel_sms", {"message_id": "42"})
+        await call_action(hass, "cancel_sms", {"message_id": "42"})
     assert err.value.translation_key == "message_needs_entry"

@@ -9,7 +9,6 @@ import jwt
 import pytest
 from homeassistant import loader
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -23,23 +22,12 @@ from custom_components.iot_sms.const import DOMAIN, EVENT_DELIVERY_STATUS
 from custom_components.iot_sms.tracker import MAX_FINAL_MESSAGES
 from simulator.emnify import EmnifySimulator
 from tests.conftest import CALLBACK_SECRET, WEBHOOK_ID
+from tests.helpers import device_id, send_sms
 
 
-def _device_id(hass: HomeAssistant, name: str) -> str:
-    registry = dr.async_get(hass)
-    return next(d.id for d in registry.devices.values() if d.name == name)
-
-
-async def _send(hass: HomeAssistant, device: str, message: str, **extra: Any) -> dict[str, Any]:
-    response = await hass.services.async_call(
-        DOMAIN,
-        "send_sms",
-        {"device_id": _device_id(hass, device), "message": message, **extra},
-        blocking=True,
-        return_response=True,
-    )
-    assert response is not None
-    return response["messages"][0]
+async def send_first(hass: HomeAssistant, device: str, message: str, **extra: Any) -> Any:
+    """Send and return the response's (only) message."""
+    return (await send_sms(hass, device, message, **extra))["messages"][0]
 
 
 def _statuses(events: list[Any], message_id: str) -> list[tuple[str | None, str]]:
@@ -80,7 +68,7 @@ def clock() -> Clock:
 async def test_push_only(hass: HomeAssistant, emnify_sim: EmnifySimulator, wait_for) -> None:
     """A delivery report resolves the message without any poll."""
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Pump station", "REBOOT")
+    sent = await send_first(hass, "Pump station", "REBOOT")
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "1"
 
     await wait_for(
@@ -90,7 +78,7 @@ async def test_push_only(hass: HomeAssistant, emnify_sim: EmnifySimulator, wait_
     assert _statuses(events, sent["message_id"]) == [(None, "queued"), ("queued", "delivered")]
     assert events[-1].data["final"] is True
     assert events[-1].data["provider"] == "emnify"
-    assert events[-1].data["device_id"] == _device_id(hass, "Pump station")
+    assert events[-1].data["device_id"] == device_id(hass, "Pump station")
     state = hass.states.get("sensor.pump_station_last_sms_status")
     assert state.attributes["message_id"] == sent["message_id"]
     assert state.attributes["parts"] == 1
@@ -107,7 +95,7 @@ async def test_poll_only(
     """Without push, the first poll after 15 s finds the delivery."""
     _detach_push(emnify_sim)
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Pump station", "REBOOT")
+    sent = await send_first(hass, "Pump station", "REBOOT")
     sms_id = int(sent["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 4)
     assert hass.states.get("sensor.pump_station_last_sms_status").state == "queued"
@@ -124,7 +112,7 @@ async def test_buffered_then_expired_by_provider(
 ) -> None:
     """An offline device: buffered from a poll, expired from the provider's report."""
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Remote gateway", "SET INTERVAL 60")
+    sent = await send_first(hass, "Remote gateway", "SET INTERVAL 60")
     sms_id = int(sent["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
     await clock.advance(hass, timedelta(seconds=16))
@@ -147,7 +135,7 @@ async def test_push_and_poll_racing_fire_once(
 ) -> None:
     """The report and a poll both say delivered: one event, not two."""
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Pump station", "PING")
+    sent = await send_first(hass, "Pump station", "PING")
     sms_id = int(sent["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 4)
     # The PATCH is on its way while the poll asks.
@@ -165,7 +153,7 @@ async def test_out_of_order_report_cannot_undo_final(
 ) -> None:
     """A late 'buffered' report after 'delivered' changes nothing."""
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Pump station", "PING")
+    sent = await send_first(hass, "Pump station", "PING")
     await wait_for(
         lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "delivered"
     )
@@ -191,7 +179,7 @@ async def test_multipart_is_one_message(
     """Delivered only when every part is; sent while some are."""
     _detach_push(emnify_sim)
     emnify_sim.delivery_delay = 60  # the test drives the parts by hand
-    sent = await _send(hass, "Pump station", "A" * 200)
+    sent = await send_first(hass, "Pump station", "A" * 200)
     assert sent["parts"] == 2
     part_ids = sorted(s.id for s in emnify_sim.sms.values() if s.payload.startswith("A"))
     assert len(part_ids) == 2
@@ -214,7 +202,7 @@ async def test_multipart_fails_as_soon_as_one_part_fails(
 ) -> None:
     """One failed part fails the message even while the other is still on its way."""
     emnify_sim.delivery_delay = 60
-    await _send(hass, "Pump station", "B" * 200)
+    await send_first(hass, "Pump station", "B" * 200)
     part_ids = sorted(s.id for s in emnify_sim.sms.values() if s.payload.startswith("B"))
     emnify_sim.set_sms_status(part_ids[1], 5)
     await wait_for(lambda: hass.states.get("sensor.pump_station_last_sms_status").state == "failed")
@@ -227,7 +215,7 @@ async def test_expiry_without_any_report(
     """The provider never says anything final: expired after validity plus grace."""
     _detach_push(emnify_sim)
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Remote gateway", "PING", validity={"minutes": 5})
+    sent = await send_first(hass, "Remote gateway", "PING", validity={"minutes": 5})
     sms_id = int(sent["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
     emnify_sim.set_sms_status(sms_id, 3)  # stop the simulator from ever expiring it
@@ -254,7 +242,7 @@ async def test_restart_keeps_tracking(
 ) -> None:
     """Reloading the entry loses nothing: the pending message resolves afterwards."""
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await _send(hass, "Remote gateway", "PING")
+    sent = await send_first(hass, "Remote gateway", "PING")
     sms_id = int(sent["message_id"])
     await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
 
@@ -312,7 +300,7 @@ async def test_fresh_hass_with_same_storage(
     _detach_push(emnify_sim)
     assert await hass.config_entries.async_setup(emnify_entry.entry_id)
     await hass.async_block_till_done()
-    sent = await _send(hass, "Remote gateway", "PING")
+    sent = await send_first(hass, "Remote gateway", "PING")
     sms_id = int(sent["message_id"])
     # Stop without unloading the entry: the batched write must still reach the disk.
     await emnify_entry.runtime_data.coordinator.async_shutdown()

@@ -237,7 +237,7 @@ async def main() -> None:
     parser.add_argument("--json", type=Path, required=True, help="where to write the figures")
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     figures: dict[str, Any] = {
         "python": platform.python_version(),

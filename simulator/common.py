@@ -146,7 +146,8 @@ async def send_callback(
         ) as resp:
             await resp.read()
             status = resp.status
-    except Exception as err:  # noqa: BLE001 - a failing receiver is recorded, never raised
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as err:
+        # A failing receiver is recorded, never raised.
         _LOGGER.info("Callback %s %s failed: %s", method, url, err)
         log.append(CallbackAttempt(method, url, None, body_text, repr(err)))
         return None

@@ -23,6 +23,7 @@ from homeassistant.data_entry_flow import FlowResultType, UnknownHandler
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.iot_sms.api.errors import InvalidRequest
 from custom_components.iot_sms.const import (
     CONF_ADVANCED,
     CONF_API_MSISDN,
@@ -271,7 +272,7 @@ async def test_emnify_unreachable(hass: HomeAssistant, socket_enabled: None) -> 
 async def test_emnify_unexpected_error(hass: HomeAssistant, emnify_sim: EmnifySimulator) -> None:
     result = await start_user_flow(hass, PROVIDER_EMNIFY)
     broken = MagicMock()
-    broken.async_get_account = AsyncMock(side_effect=RuntimeError("boom"))
+    broken.async_get_account = AsyncMock(side_effect=InvalidRequest("HTTP 418: teapot"))
     with patch("custom_components.iot_sms.config_flow.create_client", return_value=broken):
         result = await configure(
             hass, result, emnify_input(emnify_sim.application_token, emnify_sim.base_url)

@@ -37,7 +37,13 @@ from homeassistant.helpers.selector import (
 )
 
 from .api.client import SmsClient
-from .api.errors import AuthError, IotSmsError, IpNotAllowedError
+from .api.errors import (
+    AuthError,
+    ConnectionFailed,
+    IotSmsError,
+    IpNotAllowedError,
+    RateLimited,
+)
 from .api.models import AccountInfo, ServiceProfile
 from .const import (
     CONF_ADVANCED,
@@ -118,11 +124,12 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
             return None, {"base": "invalid_auth"}
         except IpNotAllowedError:
             return None, {"base": "ip_not_allowed"}
-        except IotSmsError as err:
+        except (ConnectionFailed, RateLimited) as err:
             LOGGER.debug("Connection check failed: %s", err)
             return None, {"base": "cannot_connect"}
-        except Exception:  # noqa: BLE001 - the form must show "unknown", not a traceback
-            LOGGER.exception("Unexpected error validating credentials")
+        except IotSmsError as err:
+            # The provider answered, but not in a way the check understands.
+            LOGGER.warning("Unexpected answer validating credentials: %s", err)
             return None, {"base": "unknown"}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

@@ -94,15 +94,19 @@ def _targets_from_devices(hass: HomeAssistant, device_ids: list[str]) -> list[_T
     targets = []
     for device_id in device_ids:
         device = registry.async_get(device_id)
-        target = None
-        for entry_id in device.config_entries if device else ():
-            endpoint_id = endpoint_id_from_device(entry_id, device) if device else None
-            if endpoint_id is not None:
-                target = _Target(_loaded_entry(hass, entry_id), endpoint_id)
-                break
-        if target is None:
+        found = (
+            [
+                (entry_id, endpoint_id)
+                for entry_id in device.config_entries
+                if (endpoint_id := endpoint_id_from_device(entry_id, device)) is not None
+            ]
+            if device
+            else []
+        )
+        if not found:
             raise _validation_error("unknown_device", device_id=device_id)
-        targets.append(target)
+        entry_id, endpoint_id = found[0]
+        targets.append(_Target(_loaded_entry(hass, entry_id), endpoint_id))
     return targets
 
 

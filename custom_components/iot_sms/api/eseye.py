@@ -360,15 +360,12 @@ class EseyeClient:
         A write (sending an SMS) is never retried and anything after the connection was
         made raises DeliveryUnknown; reads are retried once after a 429.
         """
-        attempts = 1 if write else 2
-        for attempt in range(attempts):
-            status, body, retry_after = await self._post(path, fields, write=write)
-            if status == _HTTP_TOO_MANY and attempt + 1 < attempts:
-                delay = retry_after or self.rate_limit_delay
-                await asyncio.sleep(min(delay, _MAX_RATE_LIMIT_DELAY))
-                continue
-            return self._interpret(status, body, write=write)
-        raise AssertionError("unreachable")  # pragma: no cover
+        status, body, retry_after = await self._post(path, fields, write=write)
+        if status == _HTTP_TOO_MANY and not write:
+            delay = retry_after or self.rate_limit_delay
+            await asyncio.sleep(min(delay, _MAX_RATE_LIMIT_DELAY))
+            status, body, _ = await self._post(path, fields, write=write)
+        return self._interpret(status, body, write=write)
 
     async def _post(
         self, path: str, fields: Mapping[str, str], *, write: bool

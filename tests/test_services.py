@@ -87,6 +87,24 @@ async def test_send_to_an_ad_hoc_recipient(
 
 
 @pytest.mark.usefixtures("setup_emnify")
+async def test_ad_hoc_recipient_written_like_a_phone_number(
+    hass: HomeAssistant,
+    setup_emnify: MockConfigEntry,
+    emnify_sim: EmnifySimulator,
+    emnify_endpoints: dict[str, int],
+) -> None:
+    """00-prefix and separators, as people type numbers, still find the device."""
+    msisdn = emnify_sim.endpoints[emnify_endpoints["echo"]].msisdn
+    typed = f"00{msisdn[:3]} {msisdn[3:6]}-{msisdn[6:]}"
+    response = await call_action(
+        hass,
+        "send_sms",
+        {"config_entry_id": setup_emnify.entry_id, "recipient": typed, "message": "HI"},
+    )
+    assert response["messages"][0]["device_id"] == device_id(hass, "Tracker")
+
+
+@pytest.mark.usefixtures("setup_emnify")
 async def test_long_text_is_split(hass: HomeAssistant, emnify_sim: EmnifySimulator) -> None:
     """Text over one SMS goes out as concatenated parts with a shared reference."""
     response = await call_action(

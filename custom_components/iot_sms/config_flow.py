@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -45,6 +44,7 @@ from .api.errors import (
     RateLimited,
 )
 from .api.models import AccountInfo, ServiceProfile
+from .api.numbers import normalize_msisdn
 from .const import (
     CONF_ADVANCED,
     CONF_API_MSISDN,
@@ -69,17 +69,13 @@ from .webhook_urls import async_webhook_url
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 CONF_PROFILES = "profiles"
-MSISDN_PATTERN = re.compile(r"^[0-9]{6,15}$")
+# Shorter numbers are short codes or endpoint ids, not a SIM's MSISDN.
+MIN_MSISDN_DIGITS = 6
 
 
-def normalize_msisdn(value: str) -> str | None:
-    """International digits without + or 00; None if it cannot be an MSISDN."""
-    digits = re.sub(r"[\s\-().]", "", value)
-    if digits.startswith("+"):
-        digits = digits[1:]
-    elif digits.startswith("00"):
-        digits = digits[2:]
-    return digits if MSISDN_PATTERN.match(digits) else None
+def _sim_msisdn(value: str) -> str | None:
+    digits = normalize_msisdn(value)
+    return digits if digits and len(digits) >= MIN_MSISDN_DIGITS else None
 
 
 def _advanced(default_url: str) -> dict[vol.Marker, Any]:
@@ -156,7 +152,7 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_BASE_URL] = user_input[CONF_ADVANCED][CONF_BASE_URL].rstrip("/")
             account: AccountInfo | None = None
             if CONF_API_MSISDN in data:
-                data[CONF_API_MSISDN] = normalize_msisdn(data[CONF_API_MSISDN]) or ""
+                data[CONF_API_MSISDN] = _sim_msisdn(data[CONF_API_MSISDN]) or ""
             if data.get(CONF_API_MSISDN) == "":
                 errors[CONF_API_MSISDN] = "invalid_msisdn"
             else:
@@ -237,7 +233,7 @@ class SimSubentryFlow(ConfigSubentryFlow):
         """Name and MSISDN of the SIM."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            msisdn = normalize_msisdn(user_input[CONF_MSISDN])
+            msisdn = _sim_msisdn(user_input[CONF_MSISDN])
             if msisdn is None:
                 errors[CONF_MSISDN] = "invalid_msisdn"
             elif any(sub.unique_id == msisdn for sub in self._get_entry().subentries.values()):

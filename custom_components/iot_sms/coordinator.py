@@ -12,6 +12,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 
 from .api.errors import AuthError, IotSmsError, IpNotAllowedError
 from .api.models import Endpoint
+from .api.numbers import normalize_msisdn
 from .const import (
     CONF_MSISDN,
     CONF_TAG,
@@ -62,9 +63,9 @@ class EndpointCoordinator(DataUpdateCoordinator[dict[str, Endpoint]]):
         """Find an endpoint by id or MSISDN (with or without + / 00)."""
         if key in self.data:
             return self.data[key]
-        digits = key.removeprefix("+").removeprefix("00")
+        digits = normalize_msisdn(key)
         return next(
-            (e for e in self.data.values() if e.msisdn and e.msisdn == digits),
+            (e for e in self.data.values() if digits and e.msisdn == digits),
             None,
         )
 

@@ -15,6 +15,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
 from .api.errors import IotSmsError
+from .api.numbers import normalize_msisdn
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
@@ -120,8 +121,8 @@ def _send_targets(hass: HomeAssistant, data: dict[str, Any]) -> list[_Target]:
     endpoint = entry.runtime_data.coordinator.find(recipient)
     if endpoint is not None:
         return [_Target(entry, endpoint.id)]
-    digits = recipient.removeprefix("+").removeprefix("00")
-    if not digits.isdigit():
+    digits = normalize_msisdn(recipient)
+    if digits is None:
         raise _validation_error("invalid_recipient", recipient=recipient)
     return [_Target(entry, digits)]
 

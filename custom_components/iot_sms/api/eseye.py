@@ -54,6 +54,7 @@ from .models import (
     ServiceProfile,
     SmsStatus,
 )
+from .numbers import normalize_msisdn
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -232,14 +233,6 @@ def error_for(reply: EseyeReply) -> IotSmsError:
             "Infinity Classic (Settings > Messaging API), or turn the allowlist off"
         )
     return _ERROR_TYPES.get(code or 0, InvalidRequest)(message)
-
-
-def normalize_msisdn(value: str) -> str:
-    """Return the MSISDN as international digits without ``+`` or ``00``."""
-    digits = "".join(char for char in value if char.isdigit())
-    if value.strip().startswith("+"):
-        return digits
-    return digits.removeprefix("00")
 
 
 def _eseye_gsm7(text: str) -> bool:
@@ -486,7 +479,7 @@ class EseyeClient:
         """
         message_id = secrets.token_hex(16)
         fields: dict[str, str] = {
-            "destination": normalize_msisdn(endpoint_id),
+            "destination": normalize_msisdn(endpoint_id) or endpoint_id,
             "message_id": message_id,
         }
         if self._callback_url:
@@ -623,7 +616,7 @@ class EseyeClient:
             text=text or "",
             received_at=now.astimezone(UTC),
             recipient=destination or None,
-            endpoint_id=normalize_msisdn(source) or None,
+            endpoint_id=normalize_msisdn(source),
         )
 
 

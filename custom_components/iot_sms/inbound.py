@@ -183,7 +183,7 @@ class InboundRouter:
         self._store.async_schedule_save()
         info = message.multipart
         if info is None or info.total <= 1:
-            self._deliver(message, message.text, incomplete=message.incomplete)
+            self._deliver(message, message.text, incomplete=False)
             return
         key = (message.sender, info.reference)
         partial = self._partial.get(key)

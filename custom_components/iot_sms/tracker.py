@@ -98,7 +98,6 @@ class TrackedMessage:
     status: SmsStatus = SmsStatus.QUEUED
     finalized_at: datetime | None = None
     polls: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def final(self) -> bool:

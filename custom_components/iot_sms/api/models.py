@@ -106,7 +106,6 @@ class IncomingMessage:
     recipient: str | None = None
     endpoint_id: str | None = None
     multipart: MultipartInfo | None = None
-    incomplete: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -34,6 +35,40 @@ CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load the integration from custom_components in every test."""
+
+
+# How Home Assistant's frame helper reports a deprecated use by this integration.
+OUR_USAGE_REPORT = "Detected that custom integration 'iot_sms'"
+
+
+class UsageReports(logging.Handler):
+    """Collects the frame helper's reports about this integration."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if OUR_USAGE_REPORT in message:
+            self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+def no_usage_reports() -> Iterator[UsageReports]:
+    """Fail any test during which Home Assistant reports a deprecated use by iot_sms.
+
+    The frame helper reports each use once per process: the first test that makes it fails.
+    """
+    handler = UsageReports()
+    logger = logging.getLogger("homeassistant.helpers.frame")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+    if handler.reports:
+        pytest.fail("Home Assistant reported a deprecated use:\n" + "\n".join(handler.reports))
 
 
 @pytest.fixture

@@ -13,7 +13,12 @@ from custom_components.iot_sms.const import DOMAIN
 def device_id(hass: HomeAssistant, name: str) -> str:
     """Device id of the device with this name (endpoint names are unique in the tests)."""
     registry = dr.async_get(hass)
-    return next(d.id for d in registry.devices.values() if d.name == name)
+    return next(
+        device.id
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if device.name == name
+    )
 
 
 async def call_action(hass: HomeAssistant, service: str, data: dict[str, Any]) -> Any:

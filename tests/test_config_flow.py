@@ -24,6 +24,7 @@ from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iot_sms.api.errors import InvalidRequest
+from custom_components.iot_sms.compat import device_subentry_id
 from custom_components.iot_sms.const import (
     CONF_ADVANCED,
     CONF_API_MSISDN,
@@ -793,7 +794,7 @@ async def test_eseye_sim_subentries(hass: HomeAssistant, setup_eseye: MockConfig
     assert entry.state is ConfigEntryState.LOADED
     devices = dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
     (sim_device,) = [device for device in devices if device.name == "Pump A"]
-    assert sim_device.config_entries_subentries[entry.entry_id] == {subentry.subentry_id}
+    assert device_subentry_id(sim_device, entry.entry_id) == subentry.subentry_id
 
     result = await add("Same SIM", "0044 7700 900001")
     assert result["type"] is FlowResultType.FORM

@@ -16,6 +16,7 @@ from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
+from .compat import remove_device
 from .const import DOMAIN
 from .coordinator import EndpointCoordinator, IotSmsConfigEntry, IotSmsData
 from .devices import endpoint_id_from_device, hub_identifier
@@ -56,9 +57,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> bo
     stored = await store.async_load()
     tracker.async_restore(stored.get("messages", []))
     inbound.async_restore(stored.get("seen_inbound", []))
-    entry.runtime_data = IotSmsData(client, coordinator, tracker, inbound)
-
-    dr.async_get(hass).async_get_or_create(
+    hub = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={hub_identifier(entry.entry_id)},
         name=entry.title,
@@ -66,6 +65,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> bo
         model="SMS account",
         entry_type=dr.DeviceEntryType.SERVICE,
     )
+    entry.runtime_data = IotSmsData(client, coordinator, tracker, inbound, hub.id)
     _async_remove_stale_devices(hass, entry)
     entry.async_on_unload(
         coordinator.async_add_listener(lambda: _async_remove_stale_devices(hass, entry))
@@ -113,18 +113,23 @@ async def async_remove_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> N
 def _async_reload_on_change(
     entry: IotSmsConfigEntry,
 ) -> Callable[[HomeAssistant, IotSmsConfigEntry], Coroutine[Any, Any, None]]:
-    """Reload when options or SIM subentries change.
+    """Reload when what the entry was loaded with changes: data, options or SIM subentries.
 
-    Data changes come from flows that reload the entry themselves (reauth, reconfigure,
-    callback registration); reloading here too would reload twice.
+    The only place that reloads: flows that change the entry (reauth, reconfigure, options,
+    callback registration, SIMs) update it and leave the reload to this listener. A title
+    change alone needs no reload.
     """
-    loaded_with = (dict(entry.options), set(entry.subentries))
+    loaded_with = _loaded_with(entry)
 
     async def _async_reload(hass: HomeAssistant, entry: IotSmsConfigEntry) -> None:
-        if (dict(entry.options), set(entry.subentries)) != loaded_with:
+        if _loaded_with(entry) != loaded_with:
             hass.config_entries.async_schedule_reload(entry.entry_id)
 
     return _async_reload
+
+
+def _loaded_with(entry: IotSmsConfigEntry) -> tuple[dict[str, Any], dict[str, Any], set[str]]:
+    return dict(entry.data), dict(entry.options), set(entry.subentries)
 
 
 async def async_remove_config_entry_device(
@@ -142,7 +147,7 @@ def _async_remove_stale_devices(hass: HomeAssistant, entry: IotSmsConfigEntry) -
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         endpoint_id = endpoint_id_from_device(entry.entry_id, device)
         if endpoint_id is not None and endpoint_id not in current:
-            registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+            remove_device(registry, device, entry.entry_id)
 
 
 def _issue_id(entry: IotSmsConfigEntry) -> str:

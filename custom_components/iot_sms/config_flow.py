@@ -6,7 +6,6 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.components.webhook import async_generate_id
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -45,6 +44,7 @@ from .api.errors import (
 )
 from .api.models import AccountInfo, ServiceProfile
 from .api.numbers import normalize_msisdn
+from .compat import vol
 from .const import (
     CONF_ADVANCED,
     CONF_API_MSISDN,
@@ -164,7 +164,7 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
                     entry = self._get_reconfigure_entry()
                     # A cleared optional field is left out of the input: drop its old value.
                     kept = {k: v for k, v in entry.data.items() if k != CONF_API_MSISDN}
-                    return self.async_update_reload_and_abort(
+                    return self._async_update_and_finish(
                         entry, data=kept | data, title=account.title
                     )
                 self._abort_if_unique_id_configured()
@@ -199,8 +199,8 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
             if account is not None:
                 await self.async_set_unique_id(account.unique_id)
                 self._abort_if_unique_id_mismatch(reason="account_mismatch")
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={key: user_input[key]}
+                return self._async_update_and_finish(
+                    entry, data={**entry.data, key: user_input[key]}
                 )
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -208,6 +208,24 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={"title": entry.title},
         )
+
+    def _async_update_and_finish(
+        self, entry: ConfigEntry, data: Mapping[str, Any], title: str | None = None
+    ) -> ConfigFlowResult:
+        """Store the new data and end the flow; a loaded entry's update listener reloads it.
+
+        Home Assistant wants flows to leave the reload of an entry with an update listener to
+        that listener. An entry that is not loaded (its set-up failed) has none: set it up here.
+        """
+        self.hass.config_entries.async_update_entry(
+            entry, data=data, title=title if title is not None else entry.title
+        )
+        if entry.state is not ConfigEntryState.LOADED:
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        reason = (
+            "reconfigure_successful" if self.source == SOURCE_RECONFIGURE else "reauth_successful"
+        )
+        return self.async_abort(reason=reason)
 
     @staticmethod
     @callback
@@ -370,7 +388,7 @@ class IotSmsOptionsFlow(OptionsFlow):
 
     async def _async_register(self, url: str) -> ConfigFlowResult:
         entry = self._entry
-        secret = entry.data.get(CONF_CALLBACK_SECRET) or secrets.token_urlsafe(32)
+        secret = entry.data.get(CONF_CALLBACK_SECRET) or secrets.token_urlsafe(48)
         client = self._client
         try:
             for profile_id in self._chosen:
@@ -378,9 +396,9 @@ class IotSmsOptionsFlow(OptionsFlow):
         except IotSmsError as err:
             LOGGER.debug("Registering the callback failed: %s", err)
             return self.async_abort(reason="cannot_connect")
-        if self.hass.config_entries.async_update_entry(
+        # A new secret reloads the entry (update listener): the client verifies with the secret
+        # it was built with.
+        self.hass.config_entries.async_update_entry(
             entry, data={**entry.data, CONF_CALLBACK_SECRET: secret}
-        ):
-            # The client verifies callbacks with the secret it was built with.
-            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        )
         return self.async_create_entry(data=dict(entry.options))

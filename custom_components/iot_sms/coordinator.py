@@ -36,6 +36,7 @@ class IotSmsData:
     coordinator: EndpointCoordinator
     tracker: MessageTracker
     inbound: InboundRouter
+    hub_device_id: str
 
 
 type IotSmsConfigEntry = ConfigEntry[IotSmsData]

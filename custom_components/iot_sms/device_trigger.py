@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
 from homeassistant.const import CONF_DEVICE_ID, CONF_DOMAIN, CONF_PLATFORM, CONF_TYPE
 from homeassistant.core import CALLBACK_TYPE, Event, HassJob, HomeAssistant, callback
@@ -13,6 +12,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 
 from .api.models import SmsStatus
+from .compat import device_by_id, device_entry_ids, vol
 from .const import DOMAIN, EVENT_DELIVERY_STATUS, EVENT_MESSAGE_RECEIVED
 from .devices import endpoint_id_from_device
 
@@ -40,9 +40,10 @@ TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
 
 
 def _is_endpoint(hass: HomeAssistant, device_id: str) -> bool:
-    device = dr.async_get(hass).async_get(device_id)
+    device = device_by_id(dr.async_get(hass), device_id)
     return device is not None and any(
-        endpoint_id_from_device(entry_id, device) is not None for entry_id in device.config_entries
+        endpoint_id_from_device(entry_id, device) is not None
+        for entry_id in device_entry_ids(device)
     )
 
 

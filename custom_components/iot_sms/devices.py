@@ -5,6 +5,7 @@ from __future__ import annotations
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 
+from .compat import device_by_identifier
 from .const import DOMAIN
 
 
@@ -29,7 +30,7 @@ def endpoint_id_from_device(entry_id: str, device: dr.DeviceEntry) -> str | None
 
 def async_device_id(hass: HomeAssistant, entry_id: str, endpoint_id: str) -> str | None:
     """Return the device id of an endpoint, if the device exists."""
-    device = dr.async_get(hass).async_get_device(
-        identifiers={endpoint_identifier(entry_id, endpoint_id)}
+    device = device_by_identifier(
+        dr.async_get(hass), endpoint_identifier(entry_id, endpoint_id), entry_id
     )
     return device.id if device else None

@@ -10,6 +10,7 @@ from homeassistant.helpers.entity import Entity, EntityDescription
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .compat import via_device
 from .coordinator import EndpointCoordinator, IotSmsConfigEntry
 from .devices import endpoint_identifier, hub_identifier
 
@@ -35,7 +36,9 @@ class IotSmsEntity(CoordinatorEntity[EndpointCoordinator]):
             manufacturer=coordinator.client.provider.capitalize(),
             model="SIM endpoint",
             serial_number=endpoint.iccid,
-            via_device=hub_identifier(entry.entry_id),
+        )
+        self._attr_device_info.update(
+            via_device(entry.runtime_data.hub_device_id, hub_identifier(entry.entry_id))
         )
 
     @property

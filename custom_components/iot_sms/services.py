@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -16,6 +15,7 @@ from homeassistant.helpers import device_registry as dr
 
 from .api.errors import IotSmsError
 from .api.numbers import normalize_msisdn
+from .compat import device_by_id, device_entry_ids, vol
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
@@ -94,11 +94,11 @@ def _targets_from_devices(hass: HomeAssistant, device_ids: list[str]) -> list[_T
     registry = dr.async_get(hass)
     targets = []
     for device_id in device_ids:
-        device = registry.async_get(device_id)
+        device = device_by_id(registry, device_id)
         found = (
             [
                 (entry_id, endpoint_id)
-                for entry_id in device.config_entries
+                for entry_id in device_entry_ids(device)
                 if (endpoint_id := endpoint_id_from_device(entry_id, device)) is not None
             ]
             if device

@@ -1,13 +1,17 @@
 """Create the Home Assistant development state under config/ (used by scripts/develop).
 
 Uses Home Assistant's own code (auth manager, auth provider, storage classes, ConfigEntry) so the
-files are exactly what Home Assistant 2025.4 writes itself:
+files are exactly what the Home Assistant version that will run writes itself:
 
 - owner user "Developer", login dev/dev (homeassistant auth provider, group system-admin);
 - onboarding marked done, so the browser shows the login page and not the onboarding wizard;
 - core config (name, location, metric, UTC, internal_url http://127.0.0.1:8123);
 - one `iot_sms` config entry "Demo Fleet" pointing at the local emnify simulator;
-- empty automations.yaml / scripts.yaml / scenes.yaml and the custom_components symlink.
+- empty automations.yaml / scripts.yaml / scenes.yaml and the custom_components symlink;
+- on versions that keep HTTP settings in storage (2026.11+): the configuration.yaml of the config
+  directory is config/configuration.yaml without its `http:` block, and that block is migrated
+  into storage and confirmed at once. Left to Home Assistant, the migration is a trial that
+  reverts (and restarts Home Assistant) after 5 minutes unless someone confirms it.
 
 Idempotent: a second run keeps what exists (users, ids, secrets). Prints the values the simulator
 needs as KEY=value lines on stdout; everything else goes to stderr.
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import secrets
 import sys
 from pathlib import Path
@@ -42,8 +47,13 @@ from homeassistant.components.onboarding import (
 from homeassistant.components.onboarding.const import STEPS
 from homeassistant.config_entries import SOURCE_USER, ConfigEntry, ConfigEntryStore
 from homeassistant.core import CoreState, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util.yaml import parse_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = REPO_ROOT / "config" / "configuration.yaml"
+# The top-level `http:` key and its indented (or blank) lines.
+HTTP_BLOCK = re.compile(r"^http:[^\n]*\n(?:(?:[ \t]+[^\n]*)?\n)*", re.MULTILINE)
 
 USERNAME = "dev"
 PASSWORD = "dev"  # the documented demo login of the local development instance
@@ -90,6 +100,10 @@ async def ensure_core_config(hass: HomeAssistant) -> None:
 
 async def ensure_owner(hass: HomeAssistant) -> None:
     """Create the owner user with the homeassistant auth provider (dev/dev) unless it exists."""
+    # Newer auth stores check refresh tokens against the device registry while loading.
+    if hasattr(dr, "async_setup"):
+        dr.async_setup(hass)
+    await dr.async_load(hass)
     hass.auth = await auth_manager_from_config(hass, [{"type": "homeassistant"}], [])
     provider = hass.auth.auth_providers[0]
     assert isinstance(provider, HassAuthProvider)
@@ -140,7 +154,7 @@ async def ensure_config_entry(hass: HomeAssistant) -> dict[str, Any]:
                 return data
             # An entry without the ids the simulator needs: add them, keep everything else.
             data.setdefault("webhook_id", secrets.token_hex(32))
-            data.setdefault("callback_secret", secrets.token_urlsafe(32))
+            data.setdefault("callback_secret", secrets.token_urlsafe(48))
             await store.async_save(stored)
             _LOGGER.info("webhook id and callback secret added to config entry %r", entry["title"])
             return data
@@ -149,7 +163,7 @@ async def ensure_config_entry(hass: HomeAssistant) -> dict[str, Any]:
         data={
             **ENTRY_DATA,
             "webhook_id": secrets.token_hex(32),
-            "callback_secret": secrets.token_urlsafe(32),
+            "callback_secret": secrets.token_urlsafe(48),
         },
         discovery_keys=MappingProxyType({}),
         domain=DOMAIN,
@@ -165,6 +179,39 @@ async def ensure_config_entry(hass: HomeAssistant) -> dict[str, Any]:
     await store.async_save(stored)
     _LOGGER.info("config entry %r (%s) created", ENTRY_TITLE, DOMAIN)
     return dict(new_entry.data)
+
+
+async def ensure_http_settings(hass: HomeAssistant, config_dir: Path) -> None:
+    """Where HTTP settings live in storage: derive configuration.yaml, store them confirmed."""
+    try:
+        from homeassistant.components.http import HTTP_SCHEMA
+        from homeassistant.components.http.config import async_get_and_load_store
+    except ImportError:
+        return  # this version reads them from configuration.yaml
+    if config_dir == TEMPLATE.parent:
+        sys.exit(
+            f"This Home Assistant keeps HTTP settings in storage: use another one than {config_dir}"
+        )
+    template = TEMPLATE.read_text(encoding="utf-8")
+    match = HTTP_BLOCK.search(template)
+    if match is None:
+        sys.exit(f"{TEMPLATE} has no http: block")
+    derived = template.replace(
+        match.group(0),
+        "# http: settings are in .storage/http (scripts/bootstrap_config.py put them there)\n\n",
+    )
+    target = config_dir / "configuration.yaml"
+    if not target.exists() or target.read_text(encoding="utf-8") != derived:
+        target.write_text(derived, encoding="utf-8")
+        _LOGGER.info("%s written from %s without its http: block", target, TEMPLATE)
+
+    store = await async_get_and_load_store(hass)
+    if store.yaml_migration_done and store.pending is None:
+        return
+    await store.async_migrate_yaml(HTTP_SCHEMA(parse_yaml(match.group(0))["http"]))
+    if store.pending is not None:
+        await store.async_promote_pending()
+    _LOGGER.info("HTTP settings stored and confirmed: %s", dict(parse_yaml(match.group(0))["http"]))
 
 
 def ensure_files(config_dir: Path) -> None:
@@ -193,6 +240,7 @@ async def bootstrap(config_dir: Path) -> dict[str, Any]:
 
     hass = HomeAssistant(str(config_dir))
     try:
+        await ensure_http_settings(hass, config_dir)
         await ensure_core_config(hass)
         await ensure_owner(hass)
         await ensure_onboarded(hass)
@@ -213,8 +261,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="bootstrap: %(message)s", stream=sys.stderr)
 
-    asyncio.set_event_loop_policy(runner.HassEventLoopPolicy(debug=False))
-    data = asyncio.run(bootstrap(Path(args.config_dir).resolve()))
+    work = bootstrap(Path(args.config_dir).resolve())
+    if hasattr(runner, "create_event_loop"):  # newer versions: no event loop policy any more
+        data = asyncio.run(work, loop_factory=runner.create_event_loop)
+    else:
+        asyncio.set_event_loop_policy(runner.HassEventLoopPolicy(debug=False))
+        data = asyncio.run(work)
 
     print(f"WEBHOOK_ID={data['webhook_id']}")
     print(f"CALLBACK_SECRET={data['callback_secret']}")

@@ -54,6 +54,19 @@ env_run() {
   fi
 }
 
+# env_exec FLAVOUR CMD...: like env_run, but replaces the shell, so that a background job's pid
+# is the command's own (a signal to it reaches the command, inside the root too).
+env_exec() {
+  local flavour="$1"; shift
+  local venv; venv="$(env_venv "$flavour")"
+  if env_in_root "$flavour"; then
+    exec "$IOT_SMS_REPO/scripts/lib/forky-root" run /usr/bin/env \
+      PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin" VIRTUAL_ENV="$venv" "$@"
+  else
+    PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" exec "$@"
+  fi
+}
+
 # env_setup FLAVOUR: create or update the flavour's venv unless its requirements are unchanged.
 env_setup() {
   local flavour="$1"
@@ -61,7 +74,11 @@ env_setup() {
   local want; want="$(env_python_version "$flavour")"
   local digest
   digest="$(cd "$IOT_SMS_REPO" && { echo "$want"; cat $reqs; } | sha256sum | cut -d' ' -f1)"
-  env_in_root "$flavour" && "$IOT_SMS_REPO/scripts/lib/forky-root" ensure
+  if env_in_root "$flavour"; then
+    "$IOT_SMS_REPO/scripts/lib/forky-root" ensure
+    # The demo's Home Assistant probes ffmpeg and libturbojpeg at start and logs errors without.
+    [ "$flavour" = develop-latest ] && "$IOT_SMS_REPO/scripts/lib/forky-root" install ffmpeg libturbojpeg0
+  fi
   if [ "$(env_run "$flavour" /bin/sh -c 'cat "$VIRTUAL_ENV/.requirements.sha256" 2>/dev/null' || true)" = "$digest" ]; then
     return 0
   fi

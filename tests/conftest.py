@@ -29,7 +29,7 @@ from tests.sim_fixtures_eseye import *  # noqa: F403
 pytest_plugins = "pytest_homeassistant_custom_component"
 
 WEBHOOK_ID = "0f" * 32
-CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"
+CALLBACK_SECRET = "test-callback-secret-0123456789abcdef-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)

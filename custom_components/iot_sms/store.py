@@ -1,4 +1,7 @@
-"""Persistence of tracked messages and seen inbound ids, so a restart loses nothing."""
+"""Persistence of tracked messages, seen inbound ids and partly received replies.
+
+One file per entry, so a restart loses nothing.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ class IotSmsStore:
         )
         self._sections: dict[str, Callable[[], Any]] = {}
         self._save_scheduled = False
+        self._loaded: StoreData = {}
 
     def register(self, section: str, dump: Callable[[], Any]) -> None:
         """Make dump() provide one section of the data written to disk."""
@@ -34,7 +38,12 @@ class IotSmsStore:
 
     async def async_load(self) -> StoreData:
         """Return the stored data, or an empty dict on first start."""
-        return await self._store.async_load() or {}
+        self._loaded = await self._store.async_load() or {}
+        return self._loaded
+
+    def take(self, section: str) -> Any:
+        """One section as async_load found it (None if absent); handed out once."""
+        return self._loaded.pop(section, None)
 
     def _collect(self) -> StoreData:
         self._save_scheduled = False

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import itertools
 import logging
 import secrets
@@ -44,7 +45,7 @@ from aiohttp import web
 from .common import CallbackAttempt, Faults, RecordedRequest, fault_middleware, send_callback
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Mapping
 
 _LOGGER = logging.getLogger("simulator.eseye")
 EN_DASH = "\u2013"
@@ -204,6 +205,19 @@ def submit_tpdu(destination: str, text: str) -> str:
     return tpdu.hex().upper()
 
 
+# Answers that are none of Eseye's documented shapes (see EseyeSimulator.garble): what a proxy
+# or load balancer in front of the API, or a backend dying while it answers, sends back.
+GARBLED_HTML = (
+    "<!DOCTYPE html><html><head><title>Service Unavailable</title></head><body>"
+    "<h1>Service Unavailable</h1><p>The server is temporarily unable to service your request "
+    "due to maintenance downtime or capacity problems.</p></body></html>"
+)
+GARBLED_JSON = '{"status": "OK", "message_id": "2554f63f1e5d'  # cut off mid-answer
+# "OK!" compressed by a proxy that forgot the Content-Encoding header.
+GARBLED_GZIP = gzip.compress(b"OK!", mtime=0)
+GARBLED_EMPTY = ""
+
+
 def _xml(status: str, description: str) -> str:
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -240,7 +254,11 @@ class EseyeSimulator:
         self._expiry_tasks: dict[asyncio.Task[Any], float] = {}
         self._session: aiohttp.ClientSession | None = None
         self._mgmt = itertools.cycle((False, True))
-        self.app = web.Application(middlewares=[fault_middleware(self.faults, self.requests)])
+        # path -> (status, body, content type, handled) of the next answers to replace.
+        self._garbled: dict[str, list[tuple[int, bytes, str, bool]]] = {}
+        self.app = web.Application(
+            middlewares=[fault_middleware(self.faults, self.requests), self._garble_middleware]
+        )
         self.app.router.add_route("*", PATH_SEND, self._handle_send)
         self.app.router.add_route("*", PATH_STATUS, self._handle_status)
         self.app.router.add_route("*", PATH_CANCEL, self._handle_cancel)
@@ -262,26 +280,66 @@ class EseyeSimulator:
             if r.path == path and r.method == "POST"
         ]
 
+    def garble(
+        self,
+        path: str = PATH_SEND,
+        body: str | bytes = GARBLED_HTML,
+        *,
+        count: int = 1,
+        status: int = 200,
+        content_type: str = "text/html",
+        handled: bool = True,
+    ) -> None:
+        """Answer the next `count` requests to `path` with `body` instead of Eseye's answer.
+
+        By default the request is handled first, exactly as without the fault: a send is stored
+        and delivered, a cancel cancels; only the answer is lost, as behind a failing proxy.
+        With `handled=False` the request never reaches "Eseye" (a proxy answering by itself).
+        """
+        raw = body.encode("latin-1") if isinstance(body, str) else body
+        self._garbled.setdefault(path, []).extend([(status, raw, content_type, handled)] * count)
+
     def set_status(self, message_id: str, status: str) -> None:
         """Drive a message by hand (a final status sends the receipt, like the state machine)."""
         message = self.messages[message_id]
         self._set(message, status)
 
     async def send_mo(
-        self, msisdn: str, text: str, binary_only: bool = False, duplicate: bool = False
-    ) -> str:
-        """POST an MO SMS from `msisdn` to `mo_post_url`; returns its message_id."""
+        self,
+        msisdn: str,
+        text: str,
+        binary_only: bool = False,
+        duplicate: bool = False,
+        *,
+        with_message_id: bool = True,
+        message_id: str | None = None,
+    ) -> str | None:
+        """POST an MO SMS from `msisdn` to `mo_post_url`; returns its message_id.
+
+        `duplicate` posts it twice (a retry). `with_message_id=False` leaves the field out
+        (the MO page only says the fields "may include" it): returns None then. A given
+        `message_id` re-sends under that id, as a retry long after the first attempt would.
+        """
         if not self.mo_post_url:
             raise RuntimeError("mo_post_url is not set")
-        message_id = secrets.token_hex(16)
-        form = {"source": msisdn, "destination": self.api_msisdn, "message_id": message_id}
+        form = {"source": msisdn, "destination": self.api_msisdn}
+        if with_message_id:
+            message_id = message_id or secrets.token_hex(16)
+            form["message_id"] = message_id
+        else:
+            message_id = None
         if binary_only:
             form["binary"] = submit_tpdu(self.api_msisdn, text)
         else:
             form["text"] = text
         for _ in range(2 if duplicate else 1):
             await send_callback(
-                self._client(), self.callback_log, "POST", self.mo_post_url, data=form
+                self._client(),
+                self.callback_log,
+                "POST",
+                self.mo_post_url,
+                data=form,
+                faults=self.faults,
             )
         return message_id
 
@@ -322,6 +380,19 @@ class EseyeSimulator:
             self._session = None
 
     # --- HTTP handlers ------------------------------------------------------------------
+
+    @web.middleware
+    async def _garble_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        pending = self._garbled.get(request.path)
+        if not pending:
+            return await handler(request)
+        status, body, content_type, handled = pending.pop(0)
+        if handled:
+            await handler(request)
+        _LOGGER.info("Eseye answer to %s replaced by %d garbled bytes", request.path, len(body))
+        return web.Response(status=status, body=body, content_type=content_type)
 
     async def _handle_send(self, request: web.Request) -> web.Response:
         try:
@@ -553,7 +624,9 @@ class EseyeSimulator:
             "status": status,
         }
         if method.upper() == "POST":
-            await send_callback(self._client(), self.callback_log, "POST", url, data=fields)
+            await send_callback(
+                self._client(), self.callback_log, "POST", url, data=fields, faults=self.faults
+            )
             return
         target = f"{url}{'&' if '?' in url else '?'}{urlencode(fields)}"
         await send_callback(self._client(), self.callback_log, "GET", target)

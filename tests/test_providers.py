@@ -392,8 +392,12 @@ async def test_eseye_receipt_methods(
 
     receipts = [a for a in eseye_sim.callback_log if message_id in a.url + a.body]
     assert [(a.method, a.status) for a in receipts] == [(method, 200)]
-    # Push did it: nobody asked the status API.
-    assert not [r for r in eseye_sim.requests if r.path == "/mtstatusapi/index/post"]
+    # Push did it: nobody asked the status API about this message (set-up checks the account).
+    assert not [
+        r
+        for r in eseye_sim.requests
+        if r.path == "/mtstatusapi/index/post" and message_id.encode() in r.body
+    ]
 
 
 @pytest.mark.parametrize("text", ["STATUS OK; T=23.5", "Grüße Ωmega ✓ 42°"])

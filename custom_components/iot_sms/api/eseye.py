@@ -12,7 +12,6 @@ are parsed tolerantly. Eseye keeps no message ids of its own: the client creates
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -25,6 +24,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 import aiohttp
 
+from . import bounded_json
 from .encoding import decode_tpdu_text, split_separate, to_ucs2_hex
 from .errors import (
     AuthError,
@@ -57,7 +57,7 @@ from .models import (
 from .numbers import normalize_msisdn
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,6 +82,9 @@ _HTTP_TOO_MANY: Final = 429
 _HTTP_SERVER_ERROR: Final = 500
 _RAW_LIMIT: Final = 200
 _MAX_RATE_LIMIT_DELAY: Final = 5.0
+# Sends whose outcome is unknown that are remembered for async_find_sent; only recent ones
+# are ever looked up (right after the send).
+_MAX_UNCONFIRMED: Final = 50
 
 # "Error530: ...", "ERROR 530 \u2013 ...", "error 530 - ...", "ERROR 530: ..." (en/em dash too).
 _ERROR_RE: Final = re.compile(
@@ -138,7 +141,8 @@ def map_status(raw: str) -> SmsStatus | None:
 
 
 def _truncate(text: str) -> str:
-    text = text.strip()
+    # The raw body ends up in an error a user reads: binary garbage would only garble it more.
+    text = "".join(char if char.isprintable() else "?" for char in text.strip())
     return text if len(text) <= _RAW_LIMIT else f"{text[:_RAW_LIMIT]}…"
 
 
@@ -281,7 +285,7 @@ def _parse_form(body: bytes) -> dict[str, str]:
 
 def _parse_json(body: bytes) -> dict[str, str]:
     try:
-        data = json.loads(_decode_text(body))
+        data = bounded_json.loads(_decode_text(body))
     except ValueError as err:
         raise InvalidCallback("callback body is not valid JSON") from err
     if not isinstance(data, dict):
@@ -334,6 +338,8 @@ class EseyeClient:
         self._clock = clock or (lambda: datetime.now(UTC))
         # Seconds before the single retry of a read answered 429 (Retry-After wins, capped).
         self.rate_limit_delay = 1.0
+        # (destination, part) -> message_ids of sends whose answer was lost, oldest first.
+        self._unconfirmed: dict[tuple[str, MessagePart], list[str]] = {}
 
     @property
     def provider(self) -> str:
@@ -350,8 +356,9 @@ class EseyeClient:
     async def _request(self, path: str, fields: Mapping[str, str], *, write: bool) -> EseyeReply:
         """POST a form and return the parsed reply; Eseye errors are raised as typed errors.
 
-        A write (sending an SMS) is never retried and anything after the connection was
-        made raises DeliveryUnknown; reads are retried once after a 429.
+        A write (sending or canceling an SMS) is never retried, and anything after the
+        connection was made that is no readable answer raises DeliveryUnknown; reads are
+        retried once after a 429.
         """
         status, body, retry_after = await self._post(path, fields, write=write)
         if status == _HTTP_TOO_MANY and not write:
@@ -398,9 +405,11 @@ class EseyeClient:
         if status == _HTTP_TOO_MANY:
             raise RateLimited("Eseye answered 429 Too Many Requests")
         if reply is None:
+            # An answer nobody can read (a proxy's page, a body cut off) says nothing about the
+            # request: after a write it may well have been carried out, so it is no refusal.
             if write:
-                raise InvalidRequest(
-                    f"unexpected answer from Eseye (HTTP {status}): {_truncate(body)}"
+                raise DeliveryUnknown(
+                    f"unreadable answer from Eseye (HTTP {status}): {_truncate(body) or 'empty'}"
                 )
             raise ConnectionFailed(
                 f"unexpected answer from Eseye (HTTP {status}): {_truncate(body)}"
@@ -501,13 +510,51 @@ class EseyeClient:
                 fields[key] = value
             else:
                 _LOGGER.debug("Dropping send option %s, which Eseye does not accept", key)
-        reply = await self._request(PATH_SEND, fields, write=True)
+        try:
+            reply = await self._request(PATH_SEND, fields, write=True)
+        except DeliveryUnknown:
+            self._remember_unconfirmed((fields["destination"], part), message_id)
+            raise
         if reply.kind != "ok":
             # A statusResponse ([SPEC] shows one for MT); anything but a failure means accepted.
             mapped = map_status(reply.status or "")
             if mapped in (SmsStatus.FAILED, SmsStatus.CANCELED, SmsStatus.EXPIRED):
                 raise InvalidRequest(f"Eseye refused the SMS: {reply.status} ({reply.description})")
         return message_id
+
+    def _remember_unconfirmed(self, key: tuple[str, MessagePart], message_id: str) -> None:
+        self._unconfirmed.setdefault(key, []).append(message_id)
+        while len(self._unconfirmed) > _MAX_UNCONFIRMED:
+            del self._unconfirmed[next(iter(self._unconfirmed))]
+
+    async def async_find_sent(
+        self,
+        endpoint_id: str,
+        part: MessagePart,
+        sent_after: datetime,
+        known: Collection[str],
+    ) -> str | None:
+        """Ask Eseye about the message_id a send whose answer was lost went out with.
+
+        Eseye keeps the id the client made up, so a status request settles it (no need for
+        ``sent_after``): a status means Eseye has the SMS, error 535 (unknown id) that it never
+        got it.
+        """
+        key = (normalize_msisdn(endpoint_id) or endpoint_id, part)
+        candidates = [i for i in self._unconfirmed.get(key, []) if i not in known]
+        if not candidates:
+            # Not sent by this client (or long forgotten): nothing proves it did not arrive.
+            raise InvalidRequest("no send with an unknown outcome to look up")
+        for message_id in reversed(candidates):
+            try:
+                await self._status(message_id)
+            except NotFound:
+                continue
+            self._unconfirmed[key].remove(message_id)
+            if not self._unconfirmed[key]:
+                del self._unconfirmed[key]
+            return message_id
+        return None
 
     # --- tracking ------------------------------------------------------------------------
 
@@ -541,10 +588,14 @@ class EseyeClient:
         """Cancel, then ask for the status: only a canceled status counts as success.
 
         Eseye's cancel answer shows the state at the moment of cancellation (there is no
-        documented "cancelled" value), so a status request tells whether it worked.
+        documented "cancelled" value), so a status request tells whether it worked. That also
+        settles a cancel whose answer was lost or unreadable: it may have been carried out.
         """
         try:
-            await self._request(PATH_CANCEL, {"message_id": part_id}, write=False)
+            try:
+                await self._request(PATH_CANCEL, {"message_id": part_id}, write=True)
+            except DeliveryUnknown as err:
+                _LOGGER.debug("Cancel of %s may have reached Eseye (%s); asking", part_id, err)
             reply = await self._status(part_id)
         except NotFound as err:
             raise NotCancellable(f"Eseye does not know message {part_id}", None) from err
@@ -576,7 +627,7 @@ class EseyeClient:
         text = fields.get("text")
         binary = fields.get("binary", "").strip()
         if source and (text is not None or binary):
-            return [self._incoming(fields, request, source, text, binary, now)]
+            return [self._incoming(fields, source, text, binary, now)]
         part_id = (fields.get("messageid") or fields.get("message_id") or "").strip()
         raw_status = (fields.get("status") or fields.get("statuscode") or "").strip()
         if part_id and raw_status and text is None and not binary and "source" not in fields:
@@ -593,7 +644,6 @@ class EseyeClient:
     def _incoming(
         self,
         fields: Mapping[str, str],
-        request: CallbackRequest,
         source: str,
         text: str | None,
         binary: str,
@@ -604,11 +654,9 @@ class EseyeClient:
                 text = decode_tpdu_text(binary)
             except ValueError as err:
                 raise InvalidCallback(f"cannot decode the MO PDU: {err}") from err
+        # Empty when Eseye sent none: a content hash would make a device's second "OK" look
+        # like a retry of the first. The router gives such a message an id of its own.
         message_id = (fields.get("message_id") or fields.get("messageid") or "").strip()
-        if not message_id:
-            digest = hashlib.sha256(request.body)
-            digest.update("&".join(f"{k}={v}" for k, v in sorted(request.query.items())).encode())
-            message_id = digest.hexdigest()[:32]
         destination = fields.get("destination", "").strip() or self._api_msisdn
         return IncomingMessage(
             message_id=message_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import platform
 import sys
@@ -27,6 +28,8 @@ from homeassistant import loader  # noqa: E402
 from homeassistant.components import webhook  # noqa: E402
 from homeassistant.core import HomeAssistant  # noqa: E402
 from homeassistant.core_config import async_process_ha_core_config  # noqa: E402
+from homeassistant.helpers import device_registry as dr  # noqa: E402
+from homeassistant.helpers import entity_registry as er  # noqa: E402
 from homeassistant.setup import async_setup_component  # noqa: E402
 from homeassistant.util import dt as dt_util  # noqa: E402
 from pytest_homeassistant_custom_component.common import (  # noqa: E402
@@ -35,7 +38,8 @@ from pytest_homeassistant_custom_component.common import (  # noqa: E402
 )
 
 import custom_components.iot_sms  # noqa: E402, F401
-from custom_components.iot_sms.api.emnify import EmnifyClient  # noqa: E402
+from custom_components.iot_sms.api.emnify import REQUEST_LIMIT, EmnifyClient  # noqa: E402
+from custom_components.iot_sms.api.ratelimit import SlidingWindowLimiter  # noqa: E402
 from custom_components.iot_sms.const import DOMAIN, EVENT_MESSAGE_RECEIVED  # noqa: E402
 from simulator.emnify import EmnifySimulator  # noqa: E402
 
@@ -49,8 +53,16 @@ async def _serve(app: web.Application) -> TestServer:
     return server
 
 
+def _rss_mb() -> float:
+    """Resident memory of this process (Linux), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 async def _hass_with_entry(
-    sim: EmnifySimulator, hass: HomeAssistant
+    sim: EmnifySimulator, hass: HomeAssistant, figures: dict[str, Any]
 ) -> tuple[MockConfigEntry, str, TestServer]:
     hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
     for component in ("http", "webhook", "repairs", "notify", "event", "sensor", DOMAIN):
@@ -71,9 +83,87 @@ async def _hass_with_entry(
         },
     )
     entry.add_to_hass(hass)
+    gc.collect()
+    rss_before = _rss_mb()
+    start = time.perf_counter()
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
+    elapsed = time.perf_counter() - start
+    entities = len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
+    assert entities == 4 * len(sim.endpoints) + 2, entities
+    gc.collect()
+    figures["setup_endpoints"] = len(sim.endpoints)
+    figures["setup_1000_endpoints_s"] = round(elapsed * 1000 / len(sim.endpoints), 2)
+    figures["setup_1000_endpoints_target_s"] = 15
+    figures["rss_mb_per_1000_endpoints"] = round(
+        (_rss_mb() - rss_before) * 1000 / len(sim.endpoints), 1
+    )
     return entry, url, server
+
+
+async def bench_broadcast(
+    hass: HomeAssistant, sim: EmnifySimulator, entry: MockConfigEntry, url: str
+) -> dict[str, Any]:
+    """One send_sms to 1,000 devices against 50 ms per request, at emnify's real limit.
+
+    The sequential figure sends the same 1,000 one action call at a time, as a user without a
+    fleet action would. Each run starts with a fresh 5-minute window (client and simulator):
+    together they are 2,000 sends, more than emnify allows in one window. Devices deliver and
+    report at once, so neither run waits behind polls of the other's messages.
+    """
+    sim.register_callback(f"{url}/api/iot_sms/{WEBHOOK_ID}", SECRET)
+    sim.delivery_delay = 0.05
+    for endpoint in sim.endpoints.values():
+        endpoint.behavior = "online"
+    for sms in list(sim.sms.values()):  # the poll benchmark's messages: settled by push
+        sim.set_sms_status(sms.id, 4)
+    await sim.wait_idle()
+    await hass.async_block_till_done()
+    registry = dr.async_get(hass)
+    devices = [
+        d.id
+        for d in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if d.name and d.name.startswith("Unit ")
+    ][:1000]
+    client: EmnifyClient = entry.runtime_data.client  # type: ignore[assignment]
+
+    def fresh_window() -> None:
+        client.limiter = SlidingWindowLimiter(*REQUEST_LIMIT)
+        sim.faults.window_stamps.clear()
+
+    sim.faults.window_limit = (2000, 300.0)
+    sim.faults.latency = 0.05
+    rejected_before = sim.faults.window_rejections
+    fresh_window()
+    start = time.perf_counter()
+    response = await hass.services.async_call(
+        DOMAIN,
+        "send_sms",
+        {"device_id": devices, "message": "FW UPDATE"},
+        blocking=True,
+        return_response=True,
+    )
+    concurrent = time.perf_counter() - start
+    assert response is not None
+    sent = sum(1 for m in response["messages"] if m["message_id"])  # type: ignore[union-attr]
+    fresh_window()
+    start = time.perf_counter()
+    for device in devices:
+        await hass.services.async_call(
+            DOMAIN, "send_sms", {"device_id": device, "message": "FW UPDATE"}, blocking=True
+        )
+    sequential = time.perf_counter() - start
+    sim.faults.latency = 0.0
+    return {
+        "broadcast_devices": len(devices),
+        "broadcast_sent": sent,
+        "broadcast_added_latency_s": 0.05,
+        "broadcast_1000_wall_s": round(concurrent, 2),
+        "broadcast_1000_sequential_wall_s": round(sequential, 2),
+        "broadcast_speedup": round(sequential / concurrent, 1),
+        "broadcast_speedup_target": 10,
+        "broadcast_429s": sim.faults.window_rejections - rejected_before,
+    }
 
 
 async def bench_poll(sim: EmnifySimulator, entry: MockConfigEntry) -> dict[str, Any]:
@@ -261,9 +351,10 @@ async def main() -> None:
         hass.data.pop(loader.DATA_CUSTOM_COMPONENTS, None)
         assert await async_setup_component(hass, "webhook", {})
         webhook.async_register(hass, "bench", "bench", "bare" * 16, bare_handler)
-        entry, url, server = await _hass_with_entry(sim, hass)
+        entry, url, server = await _hass_with_entry(sim, hass, figures)
         figures |= await bench_mo(hass, sim, url, args.messages, args.concurrency, args.rounds)
         figures |= await bench_poll(sim, entry)
+        figures |= await bench_broadcast(hass, sim, entry, url)
         await hass.config_entries.async_unload(entry.entry_id)
         await server.close()
         await hass.async_stop(force=True)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
@@ -27,16 +29,33 @@ class Faults:
     server_errors / rate_limits: the next N matching requests are answered 500 / 429.
     drop_after_read: the next N matching requests have their body read, then the connection is
     closed without an answer (the request is NOT handled).
+    lose_answers: the next N matching requests are handled (an SMS sent is stored), then the
+    connection is closed without an answer: the client cannot know that it worked.
     token_ttl: lifetime of issued access tokens in seconds (for simulators that issue tokens).
     path_filter: faults apply only to request paths containing this string; None = every path.
+
+    How the simulator writes the callbacks it sends (every callback, not only the next N):
+    split_callbacks: a callback body goes out in this many TCP writes, `split_pause` seconds
+    apart (0 or 1 = one write), as behind a reverse proxy or on a slow network.
+    chunked_callbacks: callback bodies use Transfer-Encoding: chunked (one chunk per write)
+    instead of a Content-Length.
     """
 
     latency: float = 0.0
     server_errors: int = 0
     rate_limits: int = 0
     drop_after_read: int = 0
+    lose_answers: int = 0
+    # (limit, window seconds): a provider's sliding-window request limit over every path;
+    # requests over it are answered 429 and counted in `window_rejections`.
+    window_limit: tuple[int, float] | None = None
+    window_rejections: int = 0
+    window_stamps: list[float] = field(default_factory=list, repr=False)
     token_ttl: float = 7 * 24 * 3600
     path_filter: str | None = None
+    split_callbacks: int = 0
+    split_pause: float = 0.05
+    chunked_callbacks: bool = False
 
     def applies_to(self, path: str) -> bool:
         """Whether faults apply to a request path."""
@@ -85,6 +104,17 @@ def fault_middleware(
                 {k: v for k, v in request.headers.items() if k.lower() != "authorization"},
             )
         )
+        if faults.window_limit is not None:
+            limit, window = faults.window_limit
+            now = time.monotonic()
+            stamps = faults.window_stamps
+            stamps[:] = [stamp for stamp in stamps if stamp > now - window]
+            if len(stamps) >= limit:
+                faults.window_rejections += 1
+                if rate_limit_body is not None:
+                    return rate_limit_body()
+                return web.json_response({"message": "Too Many Requests"}, status=429)
+            stamps.append(now)
         if not faults.applies_to(request.path):
             return await handler(request)
         if faults.drop_after_read > 0:
@@ -106,11 +136,29 @@ def fault_middleware(
             )
         else:
             response = await handler(request)
+            if faults.lose_answers > 0:
+                faults.lose_answers -= 1
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)  # never written: the connection is gone
         if faults.latency > 0:
             await asyncio.sleep(faults.latency)
         return response
 
     return middleware
+
+
+def _split(body: bytes, pieces: int) -> list[bytes]:
+    size = max(1, -(-len(body) // max(1, pieces)))
+    return [body[start : start + size] for start in range(0, len(body), size)] or [b""]
+
+
+async def _written_apart(pieces: list[bytes], pause: float) -> AsyncIterator[bytes]:
+    """Yield the pieces with a pause between them: aiohttp writes each one on its own."""
+    for number, piece in enumerate(pieces):
+        if number:
+            await asyncio.sleep(pause)
+        yield piece
 
 
 async def send_callback(
@@ -123,10 +171,13 @@ async def send_callback(
     data: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     headers: Mapping[str, str] | None = None,
+    faults: Faults | None = None,
 ) -> int | None:
     """Send one callback, record it in `log` and return the HTTP status (None on failure).
 
-    Never raises: a callback receiver that is down must not break the simulator.
+    With `faults.split_callbacks` / `faults.chunked_callbacks` the same body goes out in
+    several writes and/or chunked. Never raises: a callback receiver that is down must not
+    break the simulator.
     """
     if json_body is not None:
         body_text = json.dumps(json_body)
@@ -134,14 +185,30 @@ async def send_callback(
         body_text = "&".join(f"{k}={v}" for k, v in data.items())
     else:
         body_text = ""
+    request_headers = dict(headers or {})
+    request_data: Any = data
+    request_json: Any = json_body
+    has_body = json_body is not None or data is not None
+    if faults is not None and has_body and (faults.split_callbacks > 1 or faults.chunked_callbacks):
+        if json_body is not None:
+            raw = json.dumps(json_body).encode()
+            request_headers.setdefault("Content-Type", "application/json")
+        else:
+            raw = urlencode(dict(data or {})).encode()
+            request_headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if not faults.chunked_callbacks:
+            # A known length makes aiohttp write the pieces as they come, not chunked.
+            request_headers["Content-Length"] = str(len(raw))
+        request_data = _written_apart(_split(raw, faults.split_callbacks), faults.split_pause)
+        request_json = None
     try:
         async with session.request(
             method,
             url,
-            json=json_body,
-            data=data,
+            json=request_json,
+            data=request_data,
             params=params,
-            headers=dict(headers or {}),
+            headers=request_headers,
             timeout=aiohttp.ClientTimeout(total=CALLBACK_TIMEOUT),
         ) as resp:
             await resp.read()

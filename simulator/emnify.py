@@ -15,6 +15,7 @@ import math
 import secrets
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -187,6 +188,12 @@ class EmnifySimulator:
         self.requests: list[RecordedRequest] = []
         self.callback_log: list[CallbackAttempt] = []
         self.auth_count = 0
+        # Which states PATCH a delivery report. emnify documents none; final states are the
+        # inferred default, and non-final reports (IN PROGRESS, BUFFERED) must be survivable.
+        self.report_statuses: frozenset[int] = FINAL_WITH_DLR
+        # Report this status (and PATCH it, awaited) before answering the send: a report that
+        # overtakes the send call's own answer.
+        self.report_before_response: int | None = None
         self.endpoints: dict[int, SimEndpoint] = {}
         self.sms: dict[int, SimSms] = {}
         self.service_profiles: dict[int, SimServiceProfile] = {
@@ -209,6 +216,8 @@ class EmnifySimulator:
         self._timers: dict[int, asyncio.TimerHandle] = {}
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        # MO parts kept back by send_mo(hold=...): (endpoint id, callback body).
+        self.held_mo: list[tuple[int, dict[str, Any]]] = []
         self.app = web.Application(
             middlewares=[
                 fault_middleware(
@@ -297,11 +306,14 @@ class EmnifySimulator:
         parts: int = 1,
         duplicate: bool = False,
         reverse: bool = False,
+        hold: Collection[int] = (),
     ) -> list[int]:
         """A device sends an SMS; POSTs it (one body per part) to the profile's callback.
 
         Returns the MO ids in part order. The SMS is also stored in the endpoint's SMS list.
         Callbacks are only sent for A2P destinations (<= 7 digits), as on the real platform.
+        Parts whose number is in `hold` stay in the network until `release_mo()`, as parts
+        of one SMS can arrive minutes apart.
         """
         endpoint = self.endpoints[endpoint_id]
         parts = max(1, parts)
@@ -350,23 +362,40 @@ class EmnifySimulator:
                 }
             )
         _LOGGER.info("SMS from endpoint %s (%s): %r", endpoint.id, endpoint.name, text)
-        target = self._callback_target(endpoint)
-        a2p = dest_address.isdigit() and len(dest_address) <= 7
-        if target is not None and a2p:
-            url, headers_factory = target
-            if reverse:
-                bodies.reverse()
-            for body in bodies:
-                for _ in range(2 if duplicate else 1):
-                    await send_callback(
-                        self._client_session(),
-                        self.callback_log,
-                        "POST",
-                        url,
-                        json_body=body,
-                        headers=headers_factory(),
-                    )
+        if not (dest_address.isdigit() and len(dest_address) <= 7):  # not A2P: no callback
+            return ids
+        if reverse:
+            bodies.reverse()
+        for body in bodies:
+            if body["multi_part_info"]["partno"] in hold:
+                self.held_mo.append((endpoint.id, body))
+                continue
+            for _ in range(2 if duplicate else 1):
+                await self._post_mo(endpoint, body)
         return ids
+
+    async def release_mo(self) -> None:
+        """Send the MO parts `send_mo(hold=...)` kept back, to the callback configured now."""
+        held, self.held_mo = self.held_mo, []
+        for endpoint_id, body in held:
+            endpoint = self.endpoints.get(endpoint_id)
+            if endpoint is not None:
+                await self._post_mo(endpoint, body)
+
+    async def _post_mo(self, endpoint: SimEndpoint, body: dict[str, Any]) -> None:
+        target = self._callback_target(endpoint)
+        if target is None:
+            return
+        url, headers_factory = target
+        await send_callback(
+            self._client_session(),
+            self.callback_log,
+            "POST",
+            url,
+            json_body=body,
+            headers=headers_factory(),
+            faults=self.faults,
+        )
 
     async def wait_idle(self) -> None:
         """Wait until pending state-machine steps and callbacks have finished.
@@ -713,7 +742,12 @@ class EmnifySimulator:
         )
         self.sms[sms.id] = sms
         _LOGGER.info("SMS to endpoint %s (%s): %r", endpoint.id, endpoint.name, payload)
-        if not self._closed:
+        if self.report_before_response is not None:
+            sms.status_id = self.report_before_response
+            if sms.status_id in FINAL_WITH_DLR:
+                sms.final_date = now
+            await self._send_dlr(sms)
+        elif not self._closed:
             self._sms_tasks[sms.id] = self._spawn(self._run_machine(sms, endpoint.behavior))
         return web.Response(
             status=201,
@@ -786,10 +820,11 @@ class EmnifySimulator:
         if status_id in FINAL_WITH_DLR:
             sms.final_date = _now()
             self._sms_tasks.pop(sms.id, None)
-            if sms.sms_type == 1 and not self._closed:
-                self._spawn(self._send_dlr(sms))
         elif status_id == 7:
             sms.final_date = None
+        if status_id in self.report_statuses and sms.sms_type == 1 and not self._closed:
+            # The report says the state it was made for, even if it arrives after a later one.
+            self._spawn(self._send_dlr(sms, status_id))
 
     # -- callbacks
 
@@ -816,7 +851,7 @@ class EmnifySimulator:
 
         return callback.url, headers
 
-    async def _send_dlr(self, sms: SimSms) -> None:
+    async def _send_dlr(self, sms: SimSms, status_id: int | None = None) -> None:
         endpoint = self.endpoints.get(sms.endpoint_id)
         if endpoint is None:
             return
@@ -824,9 +859,10 @@ class EmnifySimulator:
         if target is None:
             return
         url, headers = target
+        status_id = sms.status_id if status_id is None else status_id
         body = {
             "id": sms.id,
-            "status": {"id": sms.status_id, "status": STATUS_DESCRIPTIONS[sms.status_id]},
+            "status": {"id": status_id, "status": STATUS_DESCRIPTIONS[status_id]},
             "endpoint": {"id": endpoint.id, "name": endpoint.name},
             "organisation": {"id": self.org_id},
             "submit_date": _callback_date(sms.submit_date),
@@ -839,6 +875,7 @@ class EmnifySimulator:
             url,
             json_body=body,
             headers=headers(),
+            faults=self.faults,
         )
 
     # -- service profiles, api_callback, api_secret

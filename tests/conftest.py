@@ -15,6 +15,7 @@ from homeassistant.setup import async_setup_component
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.iot_sms  # noqa: F401  (must win over the plugin's custom_components)
+from custom_components.iot_sms import messaging
 from custom_components.iot_sms.const import (
     CONF_BASE_URL,
     CONF_CALLBACK_SECRET,
@@ -52,6 +53,12 @@ class UsageReports(logging.Handler):
         message = record.getMessage()
         if OUR_USAGE_REPORT in message:
             self.reports.append(message)
+
+
+@pytest.fixture(autouse=True)
+def quick_reconcile(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send whose answer was lost is looked up three times without waiting a minute."""
+    monkeypatch.setattr(messaging, "RECONCILE_DELAYS", (0.0, 0.01, 0.01))
 
 
 @pytest.fixture(autouse=True)

@@ -170,14 +170,14 @@ async def test_entry_not_loaded(
 async def test_server_error_on_send_is_never_retried(
     hass: HomeAssistant, emnify_sim: EmnifySimulator
 ) -> None:
-    """A 5xx may mean the SMS went out: the user is told, the device gets it at most once."""
+    """A 5xx may mean the SMS went out: it is looked up, never resent; not there: not sent."""
     emnify_sim.faults.server_errors = 1
     emnify_sim.faults.path_filter = "/sms"
     with pytest.raises(HomeAssistantError) as err:
         await call_action(
             hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "GO"}
         )
-    assert err.value.translation_key == "delivery_unknown"
+    assert err.value.translation_key == "not_sent"
     assert len(_posts(emnify_sim)) == 1
 
 
@@ -199,7 +199,7 @@ async def test_rate_limit_is_reported(hass: HomeAssistant, emnify_sim: EmnifySim
 async def test_partial_multipart_send_keeps_the_sent_parts(
     hass: HomeAssistant, setup_emnify: MockConfigEntry, emnify_sim: EmnifySimulator
 ) -> None:
-    """When a later part fails, the parts already sent are still tracked."""
+    """When a later part fails, the parts already sent are still tracked and reported."""
     emnify_sim.faults.server_errors = 0
     original = setup_emnify.runtime_data.client.async_send_part
     calls = 0
@@ -212,11 +212,13 @@ async def test_partial_multipart_send_keeps_the_sent_parts(
         return await original(*args, **kwargs)
 
     setup_emnify.runtime_data.client.async_send_part = flaky  # type: ignore[method-assign]
-    with pytest.raises(HomeAssistantError) as err:
-        await call_action(
-            hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "y" * 300}
-        )
-    assert err.value.translation_key == "partially_sent"
+    response = await call_action(
+        hass, "send_sms", {"device_id": device_id(hass, "Pump station"), "message": "y" * 300}
+    )
+    (message,) = response["messages"]
+    assert message["error"] == "partially_sent"
+    assert message["parts"] == 1
+    assert int(message["message_id"]) in emnify_sim.sms
     assert hass.states.get("sensor.demo_fleet_pending_sms").state == "1"
     assert hass.states.get("sensor.pump_station_last_sms_status").attributes["parts"] == 1
 

@@ -53,7 +53,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> bo
     tracker = MessageTracker(
         hass, entry.entry_id, client, store, on_auth_failed=lambda: entry.async_start_reauth(hass)
     )
-    inbound = InboundRouter(hass, entry.entry_id, client, tracker, store, coordinator.find)
+    inbound = InboundRouter(
+        hass,
+        entry.entry_id,
+        client,
+        tracker,
+        store,
+        coordinator.find,
+        coordinator.async_endpoint_unknown,
+    )
     stored = await store.async_load()
     tracker.async_restore(stored.get("messages", []))
     inbound.async_restore(stored.get("seen_inbound", []))

@@ -14,6 +14,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
 
 from .api.errors import IotSmsError
+from .api.models import MessagePart
 from .api.numbers import normalize_msisdn
 from .compat import device_by_id, device_entry_ids, vol
 from .const import (
@@ -32,10 +33,12 @@ from .const import (
 from .coordinator import IotSmsConfigEntry
 from .devices import async_device_id, endpoint_id_from_device
 from .inbound import ReceivedSms
-from .messaging import async_send_sms, provider_error
+from .messaging import PartiallySent, async_send_planned, plan_sms, provider_error
 from .tracker import CancelResult, TrackedMessage
 
 MAX_WAIT = timedelta(hours=1)
+# Sends in flight at once for a fleet command; the clients pace requests to provider limits.
+SEND_CONCURRENCY = 16
 # A numeric sender (short code or MSISDN) or an alphanumeric one of up to 11 characters.
 SENDER_SCHEMA = vol.All(cv.string, vol.Match(r"^(\+?[0-9]{1,15}|[A-Za-z0-9 ]{1,11})$"))
 
@@ -133,6 +136,7 @@ def _message_response(hass: HomeAssistant, target: _Target, message: TrackedMess
         "message_id": message.message_id,
         "parts": len(message.parts),
         "status": message.status.value,
+        "reconciled": message.reconciled,
     }
 
 
@@ -146,9 +150,21 @@ def _reply_response(reply: ReceivedSms) -> Any:
     }
 
 
+def _failed_response(hass: HomeAssistant, target: _Target, err: HomeAssistantError) -> Any:
+    return {
+        "device_id": async_device_id(hass, target.entry.entry_id, target.endpoint_id),
+        "message_id": None,
+        "parts": 0,
+        "status": None,
+        "error": err.translation_key or "provider_error",
+    }
+
+
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     targets = _send_targets(hass, call.data)
+    # Everything that can be checked is checked for every target before anything is sent.
+    plans = [plan_sms(target.entry, call.data[ATTR_MESSAGE]) for target in targets]
     wait: timedelta | None = call.data.get(ATTR_WAIT_FOR_REPLY)
     # Listen before sending: a fast device can answer before the send call returns. The
     # routers are kept here because an unload during the wait drops the entry's runtime data.
@@ -158,16 +174,36 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
         if wait and (router := t.entry.runtime_data.inbound)
     ]
     try:
-        messages = []
-        for target in targets:
-            message = await async_send_sms(
-                target.entry,
-                target.endpoint_id,
-                call.data[ATTR_MESSAGE],
-                sender=call.data.get(ATTR_SENDER),
-                validity=call.data.get(ATTR_VALIDITY),
-            )
-            messages.append(_message_response(hass, target, message))
+        # One failing target must not hide what went out to the others (a retry of the whole
+        # call would send those twice): every target is tried and reported. A fleet goes out
+        # a few at a time; each client keeps its provider's request limit.
+        semaphore = asyncio.Semaphore(SEND_CONCURRENCY)
+
+        async def send(target: _Target, parts: list[MessagePart]) -> Any:
+            async with semaphore:
+                try:
+                    message = await async_send_planned(
+                        target.entry,
+                        target.endpoint_id,
+                        parts,
+                        sender=call.data.get(ATTR_SENDER),
+                        validity=call.data.get(ATTR_VALIDITY),
+                    )
+                except PartiallySent as err:
+                    return err, _message_response(hass, target, err.message) | {
+                        "error": err.translation_key
+                    }
+                except HomeAssistantError as err:
+                    return err, _failed_response(hass, target, err)
+                return None, _message_response(hass, target, message)
+
+        results = await asyncio.gather(
+            *(send(target, parts) for target, parts in zip(targets, plans, strict=True))
+        )
+        messages = [response for _err, response in results]
+        errors = [err for err, _response in results if err is not None]
+        if errors and all(m["message_id"] is None for m in messages):
+            raise errors[0]
         reply = await _async_first_reply([w for _r, _e, w in waiters], wait) if wait else None
     finally:
         for router, endpoint_id, waiter in waiters:

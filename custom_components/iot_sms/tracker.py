@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,7 +15,7 @@ from homeassistant.helpers.event import async_track_point_in_utc_time
 from homeassistant.util import dt as dt_util
 
 from .api.client import SmsClient
-from .api.errors import AuthError, IotSmsError, NotCancellable
+from .api.errors import AuthError, IotSmsError, NotCancellable, NotFound
 from .api.models import SmsStatus
 from .const import DOMAIN, EVENT_DELIVERY_STATUS, LOGGER
 from .devices import async_device_id
@@ -40,7 +40,14 @@ MAX_FINAL_MESSAGES = 1000
 # Endpoints polled at the same time; keeps a large fleet under the providers' rate limits.
 POLL_CONCURRENCY = 4
 
+# Reports for ids not tracked yet: a provider can report before the send call returns (or
+# before the last part of a long text is accepted). Held briefly, then dropped.
+EARLY_REPORT_HOLD = timedelta(minutes=2)
+MAX_EARLY_REPORTS = 500
+
 _ABORTING = (SmsStatus.FAILED, SmsStatus.EXPIRED, SmsStatus.CANCELED)
+# Non-final states only move forward; a late report of an earlier state is ignored.
+_PROGRESS = {SmsStatus.QUEUED: 0, SmsStatus.SENT: 1, SmsStatus.BUFFERED: 2}
 _STATUS_VALUES = frozenset(status.value for status in SmsStatus)
 
 
@@ -67,6 +74,11 @@ def aggregate_status(statuses: Iterable[SmsStatus]) -> SmsStatus:
     if SmsStatus.SENT in states or SmsStatus.DELIVERED in states:
         return SmsStatus.SENT
     return SmsStatus.QUEUED
+
+
+def _is_step_back(current: SmsStatus, new: SmsStatus) -> bool:
+    """Whether going from current to new would move a non-final status backwards."""
+    return not current.final and not new.final and _PROGRESS[new] < _PROGRESS[current]
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -98,6 +110,8 @@ class TrackedMessage:
     status: SmsStatus = SmsStatus.QUEUED
     finalized_at: datetime | None = None
     polls: int = 0
+    # Sent, although the send's own answer was lost: found at the provider afterwards.
+    reconciled: bool = False
 
     @property
     def final(self) -> bool:
@@ -170,6 +184,7 @@ class MessageTracker:
         self._messages: dict[str, TrackedMessage] = {}
         self._by_part: dict[str, TrackedMessage] = {}
         self._last_by_endpoint: dict[str, TrackedMessage] = {}
+        self._early: OrderedDict[str, tuple[SmsStatus, datetime]] = OrderedDict()
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._timer_at: datetime | None = None
         self._poll_lock = asyncio.Lock()
@@ -283,8 +298,26 @@ class MessageTracker:
         )
         self._index(message)
         self._notify(message, None)
+        # Reports that overtook the send: applied together, so the message moves once.
+        for part in message.parts:
+            held = self._early.pop(part.part_id, None)
+            if held is not None and held[1] > now - EARLY_REPORT_HOLD:
+                part.status = held[0]
+        self._update_aggregate(message)
         self._schedule()
         return message
+
+    def _hold(self, part_id: str, status: SmsStatus) -> None:
+        """Keep a report for an id that may be about to be tracked (bounded in time and size)."""
+        now = dt_util.utcnow()
+        while self._early and (
+            len(self._early) >= MAX_EARLY_REPORTS
+            or next(iter(self._early.values()))[1] <= now - EARLY_REPORT_HOLD
+        ):
+            self._early.popitem(last=False)
+        held = self._early.get(part_id)
+        if held is None or not (held[0].final or _is_step_back(held[0], status)):
+            self._early[part_id] = (status, now)
 
     @callback
     def async_apply(self, part_id: str, status: SmsStatus | None) -> TrackedMessage | None:
@@ -295,9 +328,14 @@ class MessageTracker:
         """
         message = self._by_part.get(part_id)
         if message is None or status is None:
+            if message is None and status is not None:
+                self._hold(part_id, status)
             return message
         part = next(p for p in message.parts if p.part_id == part_id)
         if part.status.final or part.status is status:
+            return message
+        if _is_step_back(part.status, status):
+            LOGGER.debug("Ignored %s after %s for SMS %s", status, part.status, part_id)
             return message
         part.status = status
         self._update_aggregate(message)
@@ -305,7 +343,7 @@ class MessageTracker:
 
     def _update_aggregate(self, message: TrackedMessage) -> None:
         new = aggregate_status(part.status for part in message.parts)
-        if new is message.status or message.final:
+        if new is message.status or message.final or _is_step_back(message.status, new):
             return
         previous = message.status
         message.status = new
@@ -402,6 +440,7 @@ class MessageTracker:
                 part.part_id for part in message.parts if not part.status.final
             )
         semaphore = asyncio.Semaphore(POLL_CONCURRENCY)
+        answered: set[str] = set()
 
         async def poll_endpoint(endpoint_id: str, part_ids: list[str]) -> None:
             async with semaphore:
@@ -410,9 +449,14 @@ class MessageTracker:
                 except AuthError:
                     self._on_auth_failed()
                     return
+                except NotFound:
+                    # The provider does not know the endpoint (any more): that is an answer.
+                    answered.add(endpoint_id)
+                    return
                 except IotSmsError as err:
                     LOGGER.debug("Polling endpoint %s failed: %s", endpoint_id, err)
                     return
+            answered.add(endpoint_id)
             for result in results:
                 self.async_apply(result.part_id, result.status)
 
@@ -421,8 +465,10 @@ class MessageTracker:
         for message in due:
             if message.final:
                 continue
-            if now >= message.poll_deadline:
-                # The provider never said otherwise before validity ran out.
+            overdue = now >= message.poll_deadline
+            if overdue and message.endpoint_id in answered:
+                # The provider answered and still did not call it final after validity ran
+                # out. Only an answer may conclude this: a failed poll says nothing.
                 for part in message.parts:
                     if not part.status.final:
                         part.status = SmsStatus.EXPIRED
@@ -430,5 +476,5 @@ class MessageTracker:
                 continue
             step = POLL_BACKOFF[message.polls] if message.polls < len(POLL_BACKOFF) else POLL_LATE
             message.polls += 1
-            message.next_poll = min(now + step, message.poll_deadline)
+            message.next_poll = now + step if overdue else min(now + step, message.poll_deadline)
         self._store.async_schedule_save()

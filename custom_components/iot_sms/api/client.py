@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from .models import (
@@ -46,6 +47,19 @@ class SmsClient(Protocol):
         self, endpoint_id: str, part: MessagePart, options: SendOptions
     ) -> str:
         """Send one part and return its provider id; never retried once it may have arrived."""
+        ...
+
+    async def async_find_sent(
+        self,
+        endpoint_id: str,
+        part: MessagePart,
+        sent_after: datetime,
+        known: Collection[str],
+    ) -> str | None:
+        """Look up a send whose outcome is unknown: its id, or None if provably not there.
+
+        `known` are ids already tracked, which cannot be this send.
+        """
         ...
 
     async def async_poll(self, endpoint_id: str, part_ids: Sequence[str]) -> list[OutgoingMessage]:

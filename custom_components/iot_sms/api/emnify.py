@@ -19,15 +19,15 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import aiohttp
 import jwt
 
-from . import encoding
+from . import bounded_json, encoding
 from .errors import (
     AuthError,
     ConnectionFailed,
@@ -54,6 +54,7 @@ from .models import (
     ServiceProfile,
     SmsStatus,
 )
+from .ratelimit import SlidingWindowLimiter
 
 DEFAULT_BASE_URL: Final = "https://cdn.emnify.net"
 DEFAULT_SOURCE_ADDRESS: Final = "12345"
@@ -70,6 +71,13 @@ ASSUMED_LIFETIME: Final = 2 * RENEW_MARGIN
 CALLBACK_LEEWAY: Final = 300
 _HMAC_DIGESTS: Final = {"HS256": hashlib.sha256, "HS384": hashlib.sha384, "HS512": hashlib.sha512}
 ALPHANUMERIC_TYPE: Final = 208
+MO_TYPE: Final = 2
+# emnify's documented limits: 2,000 requests per IP per 5 minutes, of which /authenticate at
+# most 100. Kept a little under, as other software on the same IP may use the API too.
+REQUEST_LIMIT: Final = (1800, 300.0)
+AUTH_LIMIT: Final = (90, 300.0)
+# How far emnify's clock may be behind ours when an ambiguous send is looked up.
+SEND_CLOCK_SKEW: Final = timedelta(minutes=2)
 DCS_GSM7: Final = 0
 DCS_UCS2: Final = 8
 
@@ -148,6 +156,8 @@ class EmnifyClient:
         self._renew_at = 0.0
         self._claims: dict[str, Any] = {}
         self._auth_lock = asyncio.Lock()
+        self.limiter = SlidingWindowLimiter(*REQUEST_LIMIT)
+        self._auth_limiter = SlidingWindowLimiter(*AUTH_LIMIT)
 
     # ------------------------------------------------------------------ auth
 
@@ -170,12 +180,16 @@ class EmnifyClient:
     async def _authenticate(self) -> str:
         url = f"{self._base_url}/api/v1/authenticate"
         try:
-            async with self._session.post(
-                url,
-                json={"application_token": self._app_token},
-                headers={"User-Agent": USER_AGENT},
-                timeout=self._timeout,
-            ) as resp:
+            async with (
+                self._auth_limiter.slot(),
+                self.limiter.slot(),
+                self._session.post(
+                    url,
+                    json={"application_token": self._app_token},
+                    headers={"User-Agent": USER_AGENT},
+                    timeout=self._timeout,
+                ) as resp,
+            ):
                 status, body = resp.status, await resp.read()
         except TimeoutError as err:
             raise ConnectionFailed("emnify did not answer the authentication in time") from err
@@ -262,14 +276,17 @@ class EmnifyClient:
     ) -> _Response:
         """One HTTP exchange; transport failures become typed errors (see the module doc)."""
         try:
-            async with self._session.request(
-                method,
-                f"{self._base_url}{path}",
-                params=params,
-                json=json_body,
-                headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
-                timeout=self._timeout,
-            ) as resp:
+            async with (
+                self.limiter.slot(),
+                self._session.request(
+                    method,
+                    f"{self._base_url}{path}",
+                    params=params,
+                    json=json_body,
+                    headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
+                    timeout=self._timeout,
+                ) as resp,
+            ):
                 return _Response(resp.status, resp.headers, await resp.read())
         except aiohttp.ClientConnectorError as err:
             raise _NotSent(f"cannot reach emnify: {err}") from err
@@ -367,6 +384,36 @@ class EmnifyClient:
                 return str(data["id"])
         raise DeliveryUnknown("emnify accepted the SMS but did not return its id")
 
+    async def async_find_sent(
+        self,
+        endpoint_id: str,
+        part: MessagePart,
+        sent_after: datetime,
+        known: Collection[str],
+    ) -> str | None:
+        """Look an ambiguous send up: its id if emnify has it, None if it provably does not.
+
+        emnify keeps no client reference, so the send is recognised by text and UDH among the
+        endpoint's MT SMS submitted since shortly before it that are not tracked already.
+        """
+        items = await self._get_json(f"/api/v1/endpoint/{endpoint_id}/sms")
+        if not isinstance(items, list):
+            raise ConnectionFailed("emnify answered the SMS list with no list")
+        earliest = sent_after - SEND_CLOCK_SKEW
+        for item in items:
+            if not isinstance(item, dict) or (ident := _as_id(item.get("id"))) is None:
+                continue
+            sms_type = item.get("sms_type")
+            if ident in known or (isinstance(sms_type, dict) and sms_type.get("id") == MO_TYPE):
+                continue
+            udh = _as_str(item.get("udh")) or ""
+            if item.get("payload") != part.text or udh.upper() != (part.udh or "").upper():
+                continue
+            submitted = parse_date(item.get("submit_date"))
+            if submitted is None or submitted >= earliest:
+                return ident
+        return None
+
     async def async_poll(self, endpoint_id: str, part_ids: Sequence[str]) -> list[OutgoingMessage]:
         """Return the state of the given parts with one request (single GET or the list)."""
         wanted = {str(i) for i in part_ids}
@@ -413,7 +460,7 @@ class EmnifyClient:
         if self._callback_secret:
             _verify_signature(request.headers, self._callback_secret.encode(), self._clock())
         try:
-            data = json.loads(request.body)
+            data = bounded_json.loads(request.body)
         except (UnicodeDecodeError, ValueError) as err:
             raise InvalidCallback("the callback body is not JSON") from err
         objects = data if isinstance(data, list) else [data]
@@ -674,10 +721,11 @@ def _verify_signature(headers: Mapping[str, str], secret: bytes, now: float) -> 
         raise SignatureError("the callback has no bearer token")
     try:
         head, payload, signature = token.strip().split(".")
-        digest = _HMAC_DIGESTS[json.loads(_b64url(head))["alg"]]
+        # The header is decoded before the signature is checked: bounded like a body.
+        digest = _HMAC_DIGESTS[bounded_json.loads(_b64url(head))["alg"]]
         expected = hmac.new(secret, f"{head}.{payload}".encode("ascii"), digest).digest()
         valid = hmac.compare_digest(expected, _b64url(signature))
-        claims = json.loads(_b64url(payload)) if valid else None
+        claims = bounded_json.loads(_b64url(payload)) if valid else None
     except (ValueError, KeyError, TypeError, binascii.Error) as err:
         raise SignatureError("the callback signature is malformed") from err
     if not valid:

@@ -56,6 +56,10 @@ class DeliveryUnknown(IotSmsError):
     """A send may have reached the provider; it is never retried, so the outcome is unknown."""
 
 
+class NotSent(IotSmsError):
+    """The provider provably did not take a send that looked ambiguous: safe to retry."""
+
+
 class InvalidCallback(IotSmsError):
     """A callback body could not be parsed; answered with 400."""
 

@@ -652,11 +652,17 @@ async def test_no_retry_after_timeout(sim: EseyeSimulator, session: aiohttp.Clie
     assert b"text=slow" in sim.requests[-1].body
 
 
-async def test_send_rate_limited_is_not_retried(sim: EseyeSimulator, client: EseyeClient) -> None:
+async def test_send_rate_limited_is_retried_once(sim: EseyeSimulator, client: EseyeClient) -> None:
+    """A 429 refused the send (nothing was carried out): one retry, then the error."""
     sim.faults.rate_limits = 1
+    message_id = await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS)
+    assert list(sim.messages) == [message_id]
+    assert requests_to(sim, PATH_SEND) == 2
+    sim.faults.rate_limits = 2
     with pytest.raises(RateLimited):
-        await client.async_send_part(ONLINE, gsm("hi"), NO_OPTIONS)
-    assert requests_to(sim, PATH_SEND) == 1
+        await client.async_send_part(ONLINE, gsm("again"), NO_OPTIONS)
+    assert requests_to(sim, PATH_SEND) == 4
+    assert len(sim.messages) == 1
 
 
 async def test_read_failures(sim: EseyeSimulator, client: EseyeClient) -> None:

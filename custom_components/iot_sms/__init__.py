@@ -64,7 +64,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> bo
     )
     stored = await store.async_load()
     tracker.async_restore(stored.get("messages", []))
-    inbound.async_restore(stored.get("seen_inbound", []))
+    inbound.async_restore(stored.get("seen_inbound", []), stored.get("partial_inbound", []))
     hub = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={hub_identifier(entry.entry_id)},

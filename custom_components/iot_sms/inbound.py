@@ -232,7 +232,7 @@ class InboundRouter:
             lambda: [partial.as_dict() for partial in self._partial.values()],
         )
 
-    def async_restore(self, seen: Sequence[Any]) -> None:
+    def async_restore(self, seen: Sequence[Any], partials: Any) -> None:
         """Remember ids already handled before a restart, so provider retries stay silent.
 
         Also takes back the replies whose remaining parts had not arrived yet: the parts
@@ -241,17 +241,16 @@ class InboundRouter:
         """
         for message_id in seen[-SEEN_LIMIT:]:
             self._seen[str(message_id)] = None
-        stored = self._store.take("partial_inbound")
         now = dt_util.utcnow()
-        for raw in stored if isinstance(stored, list) else []:
+        for raw in partials if isinstance(partials, list) else []:
             try:
-                partial = _PartialMessage.from_dict(raw)
+                buffered = _PartialMessage.from_dict(raw)
             except (KeyError, TypeError, ValueError, AttributeError):
                 LOGGER.warning("Skipping a damaged stored part of an incoming message")
                 continue
-            self._partial[partial.key] = partial
-            deadline = partial.first_at + MULTIPART_TIMEOUT
-            self._arm_flush(partial, max(deadline - now, RESTORED_FLUSH_DELAY))
+            self._partial[buffered.key] = buffered
+            deadline = buffered.first_at + MULTIPART_TIMEOUT
+            self._arm_flush(buffered, max(deadline - now, RESTORED_FLUSH_DELAY))
 
     async def async_shutdown(self) -> None:
         """Release waiting senders; partly received replies stay buffered for the store.

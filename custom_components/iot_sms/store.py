@@ -30,7 +30,6 @@ class IotSmsStore:
         )
         self._sections: dict[str, Callable[[], Any]] = {}
         self._save_scheduled = False
-        self._loaded: StoreData = {}
 
     def register(self, section: str, dump: Callable[[], Any]) -> None:
         """Make dump() provide one section of the data written to disk."""
@@ -38,12 +37,7 @@ class IotSmsStore:
 
     async def async_load(self) -> StoreData:
         """Return the stored data, or an empty dict on first start."""
-        self._loaded = await self._store.async_load() or {}
-        return self._loaded
-
-    def take(self, section: str) -> Any:
-        """One section as async_load found it (None if absent); handed out once."""
-        return self._loaded.pop(section, None)
+        return await self._store.async_load() or {}
 
     def _collect(self) -> StoreData:
         self._save_scheduled = False

@@ -356,12 +356,13 @@ class EseyeClient:
     async def _request(self, path: str, fields: Mapping[str, str], *, write: bool) -> EseyeReply:
         """POST a form and return the parsed reply; Eseye errors are raised as typed errors.
 
-        A write (sending or canceling an SMS) is never retried, and anything after the
-        connection was made that is no readable answer raises DeliveryUnknown; reads are
-        retried once after a 429.
+        A write (sending or canceling an SMS) is never retried once it may have been carried
+        out: anything after the connection was made that is no readable answer raises
+        DeliveryUnknown. A 429 is a refusal, not an outcome, so any request is retried once
+        after it (Retry-After, capped).
         """
         status, body, retry_after = await self._post(path, fields, write=write)
-        if status == _HTTP_TOO_MANY and not write:
+        if status == _HTTP_TOO_MANY:
             delay = retry_after or self.rate_limit_delay
             await asyncio.sleep(min(delay, _MAX_RATE_LIMIT_DELAY))
             status, body, _ = await self._post(path, fields, write=write)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import platform
 import sys
@@ -83,7 +82,6 @@ async def _hass_with_entry(
         },
     )
     entry.add_to_hass(hass)
-    gc.collect()
     rss_before = _rss_mb()
     start = time.perf_counter()
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -91,7 +89,6 @@ async def _hass_with_entry(
     elapsed = time.perf_counter() - start
     entities = len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
     assert entities == 4 * len(sim.endpoints) + 2, entities
-    gc.collect()
     figures["setup_endpoints"] = len(sim.endpoints)
     figures["setup_1000_endpoints_s"] = round(elapsed * 1000 / len(sim.endpoints), 2)
     figures["setup_1000_endpoints_target_s"] = 15

@@ -300,3 +300,32 @@ async def test_cancel_bad_input(hass: HomeAssistant, setup_emnify: MockConfigEnt
     with pytest.raises(ServiceValidationError) as err:
         await call_action(hass, "cancel_sms", {"message_id": "42"})
     assert err.value.translation_key == "message_needs_entry"
+
+
+@pytest.mark.usefixtures("setup_emnify")
+@pytest.mark.parametrize("validity", [{"seconds": 30}, {"days": 8}])
+async def test_validity_out_of_range_is_explained(
+    hass: HomeAssistant, emnify_sim: EmnifySimulator, validity: dict[str, int]
+) -> None:
+    """A validity under a minute or over a week: a translated error saying the range."""
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(
+            hass,
+            "send_sms",
+            {"device_id": device_id(hass, "Pump station"), "message": "GO", "validity": validity},
+        )
+    assert err.value.translation_key == "validity_out_of_range"
+    assert "between 1 minute and 7 days" in str(err.value)
+    assert _posts(emnify_sim) == []
+
+
+@pytest.mark.usefixtures("setup_emnify")
+async def test_wait_for_reply_returns_the_status_of_now(hass: HomeAssistant) -> None:
+    """The echo device is delivered before it answers: the response says delivered."""
+    response = await call_action(
+        hass,
+        "send_sms",
+        {"device_id": device_id(hass, "Tracker"), "message": "STATUS?", "wait_for_reply": 10},
+    )
+    assert response["reply"]["text"] == "ECHO: STATUS?"
+    assert response["messages"][0]["status"] == "delivered"

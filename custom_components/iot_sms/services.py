@@ -37,6 +37,8 @@ from .messaging import PartiallySent, async_send_planned, plan_sms, provider_err
 from .tracker import CancelResult, TrackedMessage
 
 MAX_WAIT = timedelta(hours=1)
+MIN_VALIDITY = timedelta(minutes=1)
+MAX_VALIDITY = timedelta(days=7)
 # Sends in flight at once for a fleet command; the clients pace requests to provider limits.
 SEND_CONCURRENCY = 16
 # A numeric sender (short code or MSISDN) or an alphanumeric one of up to 11 characters.
@@ -50,9 +52,8 @@ SEND_SCHEMA = vol.All(
             vol.Optional(ATTR_RECIPIENT): cv.string,
             vol.Required(ATTR_MESSAGE): cv.string,
             vol.Optional(ATTR_SENDER): SENDER_SCHEMA,
-            vol.Optional(ATTR_VALIDITY): vol.All(
-                cv.time_period, vol.Range(min=timedelta(minutes=1), max=timedelta(days=7))
-            ),
+            # The range is checked in the action, for an error that says it in words.
+            vol.Optional(ATTR_VALIDITY): cv.time_period,
             vol.Optional(ATTR_WAIT_FOR_REPLY): vol.All(
                 cv.time_period, vol.Range(min=timedelta(seconds=1), max=MAX_WAIT)
             ),
@@ -150,13 +151,13 @@ def _reply_response(reply: ReceivedSms) -> Any:
     }
 
 
-def _failed_response(hass: HomeAssistant, target: _Target, err: HomeAssistantError) -> Any:
+def _failed_response(hass: HomeAssistant, target: _Target, err: HomeAssistantError | None) -> Any:
     return {
         "device_id": async_device_id(hass, target.entry.entry_id, target.endpoint_id),
         "message_id": None,
         "parts": 0,
         "status": None,
-        "error": err.translation_key or "provider_error",
+        "error": (err.translation_key if err else None) or "provider_error",
     }
 
 
@@ -165,6 +166,13 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
     targets = _send_targets(hass, call.data)
     # Everything that can be checked is checked for every target before anything is sent.
     plans = [plan_sms(target.entry, call.data[ATTR_MESSAGE]) for target in targets]
+    validity: timedelta | None = call.data.get(ATTR_VALIDITY)
+    if validity is not None and not MIN_VALIDITY <= validity <= MAX_VALIDITY:
+        raise _validation_error(
+            "validity_out_of_range",
+            minimum=str(int(MIN_VALIDITY.total_seconds() // 60)),
+            maximum=str(MAX_VALIDITY.days),
+        )
     wait: timedelta | None = call.data.get(ATTR_WAIT_FOR_REPLY)
     # Listen before sending: a fast device can answer before the send call returns. The
     # routers are kept here because an unload during the wait drops the entry's runtime data.
@@ -179,36 +187,50 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
         # a few at a time; each client keeps its provider's request limit.
         semaphore = asyncio.Semaphore(SEND_CONCURRENCY)
 
-        async def send(target: _Target, parts: list[MessagePart]) -> Any:
+        async def send(
+            target: _Target, parts: list[MessagePart]
+        ) -> tuple[HomeAssistantError | None, TrackedMessage | None]:
             async with semaphore:
                 try:
-                    message = await async_send_planned(
+                    return None, await async_send_planned(
                         target.entry,
                         target.endpoint_id,
                         parts,
                         sender=call.data.get(ATTR_SENDER),
-                        validity=call.data.get(ATTR_VALIDITY),
+                        validity=validity,
                     )
                 except PartiallySent as err:
-                    return err, _message_response(hass, target, err.message) | {
-                        "error": err.translation_key
-                    }
+                    return err, err.message
                 except HomeAssistantError as err:
-                    return err, _failed_response(hass, target, err)
-                return None, _message_response(hass, target, message)
+                    return err, None
 
         results = await asyncio.gather(
             *(send(target, parts) for target, parts in zip(targets, plans, strict=True))
         )
-        messages = [response for _err, response in results]
-        errors = [err for err, _response in results if err is not None]
-        if errors and all(m["message_id"] is None for m in messages):
-            raise errors[0]
+        if all(message is None for _err, message in results):
+            raise next(err for err, _message in results if err is not None)
         reply = await _async_first_reply([w for _r, _e, w in waiters], wait) if wait else None
     finally:
         for router, endpoint_id, waiter in waiters:
             router.async_forget_reply(endpoint_id, waiter)
+    # Built now, not when each send returned: after a wait the status is what it is now.
+    messages = [
+        _send_response(hass, target, err, message)
+        for target, (err, message) in zip(targets, results, strict=True)
+    ]
     return {"messages": messages, "reply": _reply_response(reply) if reply else None}
+
+
+def _send_response(
+    hass: HomeAssistant,
+    target: _Target,
+    err: HomeAssistantError | None,
+    message: TrackedMessage | None,
+) -> Any:
+    if message is None:
+        return _failed_response(hass, target, err)
+    response = _message_response(hass, target, message)
+    return response if err is None else response | {"error": err.translation_key}
 
 
 async def _async_first_reply(

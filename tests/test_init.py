@@ -59,7 +59,11 @@ async def test_devices_and_entities(hass: HomeAssistant, setup_emnify: MockConfi
         "expired",
         "canceled",
     ]
-    assert hass.states.get("sensor.demo_fleet_pending_sms").state == "0"
+    pending = hass.states.get("sensor.demo_fleet_pending_sms")
+    assert pending.state == "0"
+    # The editor's "value changes" trigger for the hub needs a unit and a state class.
+    assert pending.attributes["unit_of_measurement"] == "messages"
+    assert pending.attributes["state_class"] == "measurement"
 
 
 async def test_endpoints_appear_and_disappear(

@@ -34,9 +34,12 @@ LAST_STATUS_DESCRIPTION = SensorEntityDescription(
 LAST_INCOMING_DESCRIPTION = SensorEntityDescription(
     key="last_incoming_sms", translation_key="last_incoming_sms"
 )
+# A unit, not only a state class: the automation editor's "value changes" device trigger
+# needs one to offer its fields.
 PENDING_DESCRIPTION = SensorEntityDescription(
     key="pending_sms",
     translation_key="pending_sms",
+    native_unit_of_measurement="messages",
     state_class=SensorStateClass.MEASUREMENT,
 )
 

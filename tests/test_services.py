@@ -329,3 +329,14 @@ async def test_wait_for_reply_returns_the_status_of_now(hass: HomeAssistant) -> 
     )
     assert response["reply"]["text"] == "ECHO: STATUS?"
     assert response["messages"][0]["status"] == "delivered"
+
+
+@pytest.mark.usefixtures("setup_emnify")
+async def test_empty_device_list_is_refused(
+    hass: HomeAssistant, emnify_sim: EmnifySimulator
+) -> None:
+    """No device chosen: a translated error, not a server error."""
+    with pytest.raises(ServiceValidationError) as err:
+        await call_action(hass, "send_sms", {"device_id": [], "message": "GO"})
+    assert err.value.translation_key == "no_target"
+    assert _posts(emnify_sim) == []

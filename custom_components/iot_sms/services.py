@@ -164,6 +164,8 @@ def _failed_response(hass: HomeAssistant, target: _Target, err: HomeAssistantErr
 async def _async_send(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     targets = _send_targets(hass, call.data)
+    if not targets:  # an empty device list
+        raise _validation_error("no_target")
     # Everything that can be checked is checked for every target before anything is sent.
     plans = [plan_sms(target.entry, call.data[ATTR_MESSAGE]) for target in targets]
     validity: timedelta | None = call.data.get(ATTR_VALIDITY)

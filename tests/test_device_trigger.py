@@ -57,7 +57,7 @@ def fired(hass: HomeAssistant) -> list[Any]:
     return async_capture_events(hass, "test_fired")
 
 
-async def test_triggers_listed_for_endpoints_only(
+async def test_triggers_listed_for_endpoints_and_hub(
     hass: HomeAssistant, setup_emnify: MockConfigEntry
 ) -> None:
     devices = _devices(hass, setup_emnify)
@@ -77,7 +77,8 @@ async def test_triggers_listed_for_endpoints_only(
             assert trigger["platform"] == "device"
             assert trigger["domain"] == "iot_sms"
             assert trigger["device_id"] == device_id
-    assert [t for t in found[devices["Demo Fleet"]] if t["domain"] == "iot_sms"] == []
+    hub_triggers = [t for t in found[devices["Demo Fleet"]] if t["domain"] == "iot_sms"]
+    assert [t["type"] for t in hub_triggers] == ["sms_from_unknown_sender"]
 
 
 async def test_trigger_capabilities(
@@ -195,3 +196,41 @@ async def test_sms_delivered_and_failed(
         {"automation": "sms_delivered 0", "text": "", "status": "delivered"},
         {"automation": "sms_failed 3", "text": "", "status": "expired"},
     ]
+
+
+async def test_sms_from_unknown_sender_on_the_hub(
+    hass: HomeAssistant,
+    emnify_entry: MockConfigEntry,
+    emnify_sim: EmnifySimulator,
+    emnify_endpoints: dict[str, int],
+    fired: list[Any],
+    wait_for: Callable[..., Any],
+) -> None:
+    """The hub's trigger fires for a reply from a SIM the account does not show, only then."""
+    # The tag filter keeps only the pump: the tracker's replies come from an unknown sender.
+    hass.config_entries.async_update_entry(emnify_entry, options={"tag": "pumps"})
+    emnify_sim.endpoints[emnify_endpoints["online"]].tags = "pumps"
+    assert await hass.config_entries.async_setup(emnify_entry.entry_id)
+    await hass.async_block_till_done()
+    devices = _devices(hass, emnify_entry)
+    await _automations(
+        hass,
+        [
+            {"device_id": devices["Demo Fleet"], "type": "sms_from_unknown_sender"},
+            {"device_id": devices["Demo Fleet"], "type": "sms_from_unknown_sender", "text": "sos"},
+        ],
+    )
+    received = async_capture_events(hass, "iot_sms_message_received")
+
+    await emnify_sim.send_mo(emnify_endpoints["online"], "SOS from a known pump")
+    await emnify_sim.send_mo(emnify_endpoints["echo"], "hello from nowhere")
+    await emnify_sim.send_mo(emnify_endpoints["echo"], "SOS from nowhere")
+    await wait_for(lambda: len(received) == 3)
+    await hass.async_block_till_done()
+    assert sorted((e.data["automation"], e.data["text"]) for e in fired) == sorted(
+        [
+            ("sms_from_unknown_sender 0", "hello from nowhere"),
+            ("sms_from_unknown_sender 0", "SOS from nowhere"),
+            ("sms_from_unknown_sender 1", "SOS from nowhere"),
+        ]
+    )

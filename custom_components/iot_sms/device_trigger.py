@@ -14,11 +14,13 @@ from homeassistant.helpers.typing import ConfigType
 from .api.models import SmsStatus
 from .compat import device_by_id, device_entry_ids, vol
 from .const import DOMAIN, EVENT_DELIVERY_STATUS, EVENT_MESSAGE_RECEIVED
-from .devices import endpoint_id_from_device
+from .devices import endpoint_id_from_device, hub_identifier
 
 TRIGGER_RECEIVED = "sms_received"
 TRIGGER_DELIVERED = "sms_delivered"
 TRIGGER_FAILED = "sms_failed"
+# On the account's hub: replies whose sender matches no SIM of the account.
+TRIGGER_UNKNOWN_SENDER = "sms_from_unknown_sender"
 CONF_TEXT = "text"
 
 # Which bus event each trigger listens to, and which statuses count.
@@ -33,7 +35,7 @@ _TRIGGERS: dict[str, tuple[str, frozenset[str] | None]] = {
 
 TRIGGER_SCHEMA = DEVICE_TRIGGER_BASE_SCHEMA.extend(
     {
-        vol.Required(CONF_TYPE): vol.In(_TRIGGERS),
+        vol.Required(CONF_TYPE): vol.In([*_TRIGGERS, TRIGGER_UNKNOWN_SENDER]),
         vol.Optional(CONF_TEXT): str,
     }
 )
@@ -47,21 +49,35 @@ def _is_endpoint(hass: HomeAssistant, device_id: str) -> bool:
     )
 
 
+def _hub_entry_id(hass: HomeAssistant, device_id: str) -> str | None:
+    """The config entry whose hub this device is, or None."""
+    device = device_by_id(dr.async_get(hass), device_id)
+    if device is None:
+        return None
+    return next(
+        (e for e in device_entry_ids(device) if hub_identifier(e) in device.identifiers), None
+    )
+
+
 async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[str, Any]]:
-    """Offer the three triggers on endpoint devices (not on the hub)."""
-    if not _is_endpoint(hass, device_id):
+    """Offer the three SMS triggers on SIM devices, the unknown-sender one on the hub."""
+    if _is_endpoint(hass, device_id):
+        kinds: list[str] = list(_TRIGGERS)
+    elif _hub_entry_id(hass, device_id) is not None:
+        kinds = [TRIGGER_UNKNOWN_SENDER]
+    else:
         return []
     return [
         {CONF_PLATFORM: "device", CONF_DOMAIN: DOMAIN, CONF_DEVICE_ID: device_id, CONF_TYPE: kind}
-        for kind in _TRIGGERS
+        for kind in kinds
     ]
 
 
 async def async_get_trigger_capabilities(
     hass: HomeAssistant, config: ConfigType
 ) -> dict[str, vol.Schema]:
-    """SMS received can be narrowed to texts containing a phrase."""
-    if config[CONF_TYPE] == TRIGGER_RECEIVED:
+    """Received SMS can be narrowed to texts containing a phrase."""
+    if config[CONF_TYPE] in (TRIGGER_RECEIVED, TRIGGER_UNKNOWN_SENDER):
         return {"extra_fields": vol.Schema({vol.Optional(CONF_TEXT): str})}
     return {}
 
@@ -72,9 +88,15 @@ async def async_attach_trigger(
     action: TriggerActionType,
     trigger_info: TriggerInfo,
 ) -> CALLBACK_TYPE:
-    """Listen to the bus event behind the trigger, for this device only."""
-    event_type, statuses = _TRIGGERS[config[CONF_TYPE]]
+    """Listen to the bus event behind the trigger, for this device (or hub's account) only."""
     device_id: str = config[CONF_DEVICE_ID]
+    if config[CONF_TYPE] == TRIGGER_UNKNOWN_SENDER:
+        event_type, statuses = EVENT_MESSAGE_RECEIVED, None
+        # Unknown senders have no device: the hub stands for its account.
+        wanted = {"device_id": None, "config_entry_id": _hub_entry_id(hass, device_id)}
+    else:
+        event_type, statuses = _TRIGGERS[config[CONF_TYPE]]
+        wanted = {"device_id": device_id}
     text: str | None = config.get(CONF_TEXT)
     needle = text.casefold() if text else None
     job = HassJob(action, f"iot_sms device trigger {config[CONF_TYPE]}")
@@ -82,7 +104,7 @@ async def async_attach_trigger(
 
     @callback
     def matches(event_data: dict[str, Any]) -> bool:
-        if event_data.get("device_id") != device_id:
+        if any(event_data.get(key) != value for key, value in wanted.items()):
             return False
         if statuses is not None and event_data.get("status") not in statuses:
             return False

@@ -20,7 +20,7 @@ from custom_components.iot_sms.api.ratelimit import SlidingWindowLimiter
 from custom_components.iot_sms.const import EVENT_DELIVERY_STATUS, EVENT_MESSAGE_RECEIVED
 from simulator.emnify import EmnifySimulator
 from tests.helpers import call_action, device_id
-from tests.test_tracker import Clock, _detach_push, _statuses, send_first
+from tests.test_tracker import Clock, _statuses, send_buffered, send_first
 
 STATUS = "sensor.{}_last_sms_status"
 
@@ -47,11 +47,8 @@ async def test_failed_polls_never_conclude_expired(
     hass: HomeAssistant, emnify_sim: EmnifySimulator, clock: Clock, wait_for
 ) -> None:
     """At the deadline with the provider unreachable the status stays open; delivered wins."""
-    _detach_push(emnify_sim)
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await send_first(hass, "Remote gateway", "PING", validity={"minutes": 5})
-    sms_id = int(sent["message_id"])
-    await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
+    sent, sms_id = await send_buffered(hass, emnify_sim, wait_for, validity={"minutes": 5})
     emnify_sim.set_sms_status(sms_id, 4)  # delivered at the provider, nobody told us
     emnify_sim.faults.server_errors = 1_000
     emnify_sim.faults.path_filter = "/sms"
@@ -72,10 +69,7 @@ async def test_answered_polls_still_conclude_expired(
     hass: HomeAssistant, emnify_sim: EmnifySimulator, clock: Clock, wait_for
 ) -> None:
     """Once the provider answers past the deadline without a final state, it is expired."""
-    _detach_push(emnify_sim)
-    sent = await send_first(hass, "Remote gateway", "PING", validity={"minutes": 5})
-    sms_id = int(sent["message_id"])
-    await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
+    _sent, sms_id = await send_buffered(hass, emnify_sim, wait_for, validity={"minutes": 5})
     emnify_sim.set_sms_status(sms_id, 3)  # the simulator never expires it itself
     emnify_sim.faults.server_errors = 1_000
     emnify_sim.faults.path_filter = "/sms"

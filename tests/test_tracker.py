@@ -43,6 +43,17 @@ def _detach_push(sim: EmnifySimulator) -> None:
     sim.service_profiles[1].api_callback_id = None
 
 
+async def send_buffered(
+    hass: HomeAssistant, sim: EmnifySimulator, wait_for: Any, **extra: Any
+) -> tuple[Any, int]:
+    """Push detached, a PING to the offline gateway, buffered at emnify: (response, SMS id)."""
+    _detach_push(sim)
+    sent = await send_first(hass, "Remote gateway", "PING", **extra)
+    sms_id = int(sent["message_id"])
+    await wait_for(lambda: sim.sms[sms_id].status_id == 3)
+    return sent, sms_id
+
+
 class Clock:
     """Moves Home Assistant's timers forward without freezing real time.
 
@@ -213,11 +224,8 @@ async def test_expiry_without_any_report(
     hass: HomeAssistant, emnify_sim: EmnifySimulator, clock: Clock, wait_for
 ) -> None:
     """The provider never says anything final: expired after validity plus grace."""
-    _detach_push(emnify_sim)
     events = async_capture_events(hass, EVENT_DELIVERY_STATUS)
-    sent = await send_first(hass, "Remote gateway", "PING", validity={"minutes": 5})
-    sms_id = int(sent["message_id"])
-    await wait_for(lambda: emnify_sim.sms[sms_id].status_id == 3)
+    sent, sms_id = await send_buffered(hass, emnify_sim, wait_for, validity={"minutes": 5})
     emnify_sim.set_sms_status(sms_id, 3)  # stop the simulator from ever expiring it
 
     for _ in range(12):

@@ -41,7 +41,7 @@ _ERROR_KEYS: tuple[tuple[type[IotSmsError], str], ...] = (
 )
 
 
-def provider_error(entry: IotSmsConfigEntry, err: IotSmsError) -> HomeAssistantError:
+def user_error(entry: IotSmsConfigEntry, err: IotSmsError) -> HomeAssistantError:
     """Translate a client error into the error a user sees; bad credentials start reauth."""
     if isinstance(err, AuthError):
         entry.async_start_reauth(entry.runtime_data.coordinator.hass)
@@ -124,7 +124,7 @@ async def async_send_planned(
                 reconciled = True
         except IotSmsError as err:
             if not part_ids:
-                raise provider_error(entry, err) from err
+                raise user_error(entry, err) from err
             # Parts already accepted are real SMS on their way: keep following them.
             message = data.tracker.async_track(endpoint_id, part_ids, expires_at)
             raise PartiallySent(message, len(parts), err) from err

@@ -33,7 +33,7 @@ from .const import (
 from .coordinator import IotSmsConfigEntry
 from .devices import async_device_id, endpoint_id_from_device
 from .inbound import ReceivedSms
-from .messaging import PartiallySent, async_send_planned, plan_sms, provider_error
+from .messaging import PartiallySent, async_send_planned, plan_sms, user_error
 from .tracker import CancelResult, TrackedMessage
 
 MAX_WAIT = timedelta(hours=1)
@@ -157,7 +157,7 @@ def _failed_response(hass: HomeAssistant, target: _Target, err: HomeAssistantErr
         "message_id": None,
         "parts": 0,
         "status": None,
-        "error": (err.translation_key if err else None) or "provider_error",
+        "error": err.translation_key if err else None,
     }
 
 
@@ -268,7 +268,7 @@ async def _async_cancel(call: ServiceCall) -> ServiceResponse:
             try:
                 outcome = await tracker.async_cancel(message)
             except IotSmsError as err:
-                raise provider_error(target.entry, err) from err
+                raise user_error(target.entry, err) from err
             result.canceled.extend(outcome.canceled)
             result.not_cancellable.update(outcome.not_cancellable)
     if not result.canceled:

@@ -26,6 +26,8 @@ from custom_components.iot_sms.const import (
 from simulator.emnify import EmnifySimulator
 from tests.sim_fixtures import *  # noqa: F403
 from tests.sim_fixtures_eseye import *  # noqa: F403
+from tests.sim_fixtures_onence import *  # noqa: F403
+from tests.sim_fixtures_supersim import *  # noqa: F403
 
 pytest_plugins = "pytest_homeassistant_custom_component"
 

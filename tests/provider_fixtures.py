@@ -13,6 +13,7 @@ import pytest
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, CONF_WEBHOOK_ID
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.iot_sms.api.models import Capabilities
 from custom_components.iot_sms.const import CONF_BASE_URL, CONF_PROVIDER, DOMAIN
 from tests.conftest import WEBHOOK_ID
 
@@ -41,7 +42,10 @@ HOLD_DELAY = 60.0
 
 @dataclass
 class Provider:
-    """A loaded account of one provider and the hands that play the provider and the devices."""
+    """A loaded account of one provider and the hands that play the provider and the devices.
+
+    One subclass per provider says how its simulator does each thing; tests use only these.
+    """
 
     name: str
     entry: MockConfigEntry
@@ -57,6 +61,11 @@ class Provider:
     def unknown_sender_event(self) -> str:
         return f"event.{self.hub_slug}_incoming_sms_from_unknown_sender"
 
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the loaded client says it can do."""
+        return self.entry.runtime_data.client.capabilities
+
     def hold(self) -> None:
         """Devices stop progressing by themselves: the test drives every status by hand."""
         self.sim.delivery_delay = HOLD_DELAY
@@ -66,53 +75,79 @@ class Provider:
         await self.sim.send_mo(self.addresses[name], text)
 
     def msisdn(self, name: str) -> str:
-        """The phone number of the device called `name`, as the provider reports it."""
-        if self.name == "emnify":
-            return self.sim.endpoints[self.addresses[name]].msisdn
+        """The sender address of the device called `name`, as the provider reports it."""
+        raise NotImplementedError
+
+    async def stranger_sends(self, text: str) -> str:
+        """A SIM or number that is no device of this account sends an SMS; returns the sender."""
+        raise NotImplementedError
+
+    def deliver(self, message_id: str) -> None:
+        """The provider reports the SMS (part) with this id delivered."""
+        raise NotImplementedError
+
+    def fail(self, message_id: str) -> None:
+        """The provider reports the SMS (part) with this id failed."""
+        raise NotImplementedError
+
+    def reached(self, text: str) -> list[str]:
+        """Ids of the SMS (parts) the provider accepted whose text starts with `text`, in order."""
+        raise NotImplementedError
+
+    def is_canceled_at_provider(self, message_id: str) -> bool:
+        """Whether the provider itself holds the SMS (part) as canceled."""
+        raise NotImplementedError
+
+    async def wait_idle(self) -> None:
+        await self.sim.wait_idle()
+
+
+class EmnifyProvider(Provider):
+    def msisdn(self, name: str) -> str:
+        return self.sim.endpoints[self.addresses[name]].msisdn
+
+    async def stranger_sends(self, text: str) -> str:
+        # Added after setup: the integration has never heard of this endpoint.
+        endpoint = self.sim.add_endpoint("Stranger", "online")
+        await self.sim.send_mo(endpoint.id, text)
+        return endpoint.msisdn
+
+    def deliver(self, message_id: str) -> None:
+        self.sim.set_sms_status(int(message_id), 4)
+
+    def fail(self, message_id: str) -> None:
+        self.sim.set_sms_status(int(message_id), 5)
+
+    def reached(self, text: str) -> list[str]:
+        return [
+            str(sms.id)
+            for sms in sorted(self.sim.sms.values(), key=lambda s: s.id)
+            if sms.sms_type == 1 and sms.payload.startswith(text)
+        ]
+
+    def is_canceled_at_provider(self, message_id: str) -> bool:
+        return self.sim.sms[int(message_id)].status_id == EMNIFY_CANCELED
+
+
+class EseyeProvider(Provider):
+    def msisdn(self, name: str) -> str:
         return self.addresses[name]
 
     async def stranger_sends(self, text: str) -> str:
-        """A number that is no device of this account sends an SMS; returns that number."""
-        if self.name == "emnify":
-            # Added after setup: the integration has never heard of this endpoint.
-            endpoint = self.sim.add_endpoint("Stranger", "online")
-            await self.sim.send_mo(endpoint.id, text)
-            return endpoint.msisdn
         await self.sim.send_mo(STRANGER_MSISDN, text)
         return STRANGER_MSISDN
 
     def deliver(self, message_id: str) -> None:
-        """The provider reports the SMS (part) with this id delivered."""
-        if self.name == "emnify":
-            self.sim.set_sms_status(int(message_id), 4)
-        else:
-            self.sim.set_status(message_id, "delivered")
+        self.sim.set_status(message_id, "delivered")
 
     def fail(self, message_id: str) -> None:
-        """The provider reports the SMS (part) with this id failed."""
-        if self.name == "emnify":
-            self.sim.set_sms_status(int(message_id), 5)
-        else:
-            self.sim.set_status(message_id, "blocked")
+        self.sim.set_status(message_id, "blocked")
 
     def reached(self, text: str) -> list[str]:
-        """Ids of the SMS (parts) the provider accepted whose text starts with `text`."""
-        if self.name == "emnify":
-            return [
-                str(sms.id)
-                for sms in sorted(self.sim.sms.values(), key=lambda s: s.id)
-                if sms.sms_type == 1 and sms.payload.startswith(text)
-            ]
         return [m.message_id for m in self.sim.messages.values() if m.text.startswith(text)]
 
     def is_canceled_at_provider(self, message_id: str) -> bool:
-        """Whether the provider itself holds the SMS (part) as canceled."""
-        if self.name == "emnify":
-            return self.sim.sms[int(message_id)].status_id == EMNIFY_CANCELED
         return self.sim.messages[message_id].status == "cancelled"
-
-    async def wait_idle(self) -> None:
-        await self.sim.wait_idle()
 
 
 @pytest.fixture
@@ -162,7 +197,7 @@ def provider(request: pytest.FixtureRequest) -> Provider:
         entry: MockConfigEntry = request.getfixturevalue("setup_emnify")
         sim: EmnifySimulator = request.getfixturevalue("emnify_sim")
         endpoints: dict[str, int] = request.getfixturevalue("emnify_endpoints")
-        return Provider(
+        return EmnifyProvider(
             name="emnify",
             entry=entry,
             sim=sim,
@@ -174,7 +209,7 @@ def provider(request: pytest.FixtureRequest) -> Provider:
             },
         )
     entry = request.getfixturevalue("setup_eseye")
-    return Provider(
+    return EseyeProvider(
         name="eseye",
         entry=entry,
         sim=request.getfixturevalue("eseye_sim"),

@@ -97,7 +97,7 @@ async def test_account_names_the_organisation(emnify_sim: EmnifySimulator, clien
     assert account.unique_id == "4711"
     assert account.title == "Demo Fleet"
     assert client.provider == "emnify"
-    assert client.lists_endpoints is True
+    assert client.capabilities.lists_endpoints is True
 
 
 async def test_list_endpoints_reads_every_page(emnify_sim: EmnifySimulator, client: EmnifyClient):

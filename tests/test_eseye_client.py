@@ -193,7 +193,7 @@ def free_port() -> int:
 
 async def test_identity_and_unsupported_features(client: EseyeClient) -> None:
     assert client.provider == "eseye"
-    assert client.lists_endpoints is False
+    assert client.capabilities.lists_endpoints is False
     assert await client.async_list_endpoints() == []
     assert await client.async_list_endpoints("tag") == []
     assert await client.async_list_service_profiles() == []

@@ -295,7 +295,9 @@ class IotSmsOptionsFlow(OptionsFlow):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Menu."""
-        options = ["settings", "callbacks"] if self._client.lists_endpoints else ["urls"]
+        options = (
+            ["settings", "callbacks"] if self._client.capabilities.lists_endpoints else ["urls"]
+        )
         return self.async_show_menu(
             step_id="init", menu_options=options, description_placeholders=await self._urls()
         )

@@ -12,6 +12,19 @@ LOGGER = logging.getLogger(__package__)
 CONF_PROVIDER: Final = "provider"
 PROVIDER_EMNIFY: Final = "emnify"
 PROVIDER_ESEYE: Final = "eseye"
+PROVIDER_1NCE: Final = "1nce"
+PROVIDER_SUPERSIM: Final = "supersim"
+
+# Super SIM is sold by Twilio and by KORE: one API, two hosts and two ways to authenticate.
+CONF_VENDOR: Final = "vendor"
+VENDOR_TWILIO: Final = "twilio"
+VENDOR_KORE: Final = "kore"
+CONF_ACCOUNT_SID: Final = "account_sid"
+CONF_AUTH_TOKEN: Final = "auth_token"  # noqa: S105 - a key name
+CONF_CLIENT_ID: Final = "client_id"
+CONF_CLIENT_SECRET: Final = "client_secret"  # noqa: S105 - a key name
+CONF_TOKEN_URL: Final = "token_url"  # noqa: S105 - a key name
+CONF_WEBHOOK_SECRET: Final = "webhook_secret"  # noqa: S105 - a key name
 
 CONF_BASE_URL: Final = "base_url"
 CONF_API_MSISDN: Final = "api_msisdn"
@@ -24,6 +37,10 @@ SUBENTRY_SIM: Final = "sim"
 
 DEFAULT_EMNIFY_URL: Final = "https://cdn.emnify.net"
 DEFAULT_ESEYE_URL: Final = "https://messaging.eseye.com"
+DEFAULT_1NCE_URL: Final = "https://api.1nce.com/management-api"
+DEFAULT_TWILIO_SUPERSIM_URL: Final = "https://supersim.twilio.com"
+DEFAULT_KORE_SUPERSIM_URL: Final = "https://supersim.api.korewireless.com"
+DEFAULT_KORE_TOKEN_URL: Final = "https://api.korewireless.com/api-services/v1/auth/token"  # noqa: S105
 
 # Where an emnify device must send its reply for it to reach the callback (A2P short code).
 DEFAULT_SOURCE_ADDRESS: Final = "12345"

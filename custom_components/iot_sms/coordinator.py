@@ -67,7 +67,9 @@ class EndpointCoordinator(DataUpdateCoordinator[dict[str, Endpoint]]):
             config_entry=entry,
             name=DOMAIN,
             update_interval=(
-                ENDPOINT_REFRESH_INTERVAL if client.lists_endpoints else ACCOUNT_CHECK_INTERVAL
+                ENDPOINT_REFRESH_INTERVAL
+                if client.capabilities.lists_endpoints
+                else ACCOUNT_CHECK_INTERVAL
             ),
         )
         self.client = client
@@ -80,7 +82,7 @@ class EndpointCoordinator(DataUpdateCoordinator[dict[str, Endpoint]]):
     @callback
     def async_endpoint_unknown(self, endpoint_id: str) -> None:
         """A callback named an endpoint that is no device yet: look for new endpoints now."""
-        if not self.client.lists_endpoints or endpoint_id in self.data:
+        if not self.client.capabilities.lists_endpoints or endpoint_id in self.data:
             return
         now = time.monotonic()
         interval = ENDPOINT_REFRESH_INTERVAL.total_seconds()
@@ -105,7 +107,7 @@ class EndpointCoordinator(DataUpdateCoordinator[dict[str, Endpoint]]):
         )
 
     async def _async_update_data(self) -> dict[str, Endpoint]:
-        lists = self.client.lists_endpoints
+        lists = self.client.capabilities.lists_endpoints
         try:
             if lists:
                 endpoints = await self.client.async_list_endpoints(

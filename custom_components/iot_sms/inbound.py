@@ -24,8 +24,16 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.ulid import ulid_now
 
 from .api.client import SmsClient
-from .api.errors import InvalidCallback, SignatureError
-from .api.models import CallbackRequest, DeliveryReport, Endpoint, IncomingMessage, MultipartInfo
+from .api.errors import InvalidCallback, IotSmsError, SignatureError
+from .api.models import (
+    CallbackRequest,
+    DeliveryReport,
+    Endpoint,
+    IncomingHint,
+    IncomingMessage,
+    MultipartInfo,
+    PollHint,
+)
 from .const import DOMAIN, EVENT_MESSAGE_RECEIVED, LOGGER
 from .devices import async_device_id
 from .store import IotSmsStore
@@ -291,6 +299,7 @@ class InboundRouter:
             query=request.query,
             body=body,
             content_type=request.content_type,
+            url=str(request.url),
         )
         try:
             items = self._client.parse_callback(parsed)
@@ -300,12 +309,37 @@ class InboundRouter:
         except InvalidCallback as err:
             self._rejections.warning("Rejected an invalid callback: %s", err)
             return web.Response(status=HTTPStatus.BAD_REQUEST)
+        complete = True
         for item in items:
             if isinstance(item, DeliveryReport):
                 self._apply_report(item)
+            elif isinstance(item, PollHint):
+                if not self._tracker.async_poll_soon(item.part_id):
+                    LOGGER.debug("Ignored a status hint for an unknown message")
+            elif isinstance(item, IncomingHint):
+                complete = await self._async_fetch(item) and complete
             else:
                 self.async_receive(item)
+        if not complete:
+            # The provider retries what was not acknowledged: nothing it named is lost.
+            return web.Response(status=HTTPStatus.SERVICE_UNAVAILABLE)
         return web.Response(text="OK")
+
+    async def _async_fetch(self, hint: IncomingHint) -> bool:
+        """Read a message the callback only named; False if it could not be read now."""
+        if hint.message_id in self._seen:
+            LOGGER.debug("Ignored a duplicate incoming message")
+            return True
+        try:
+            message = await self._client.async_fetch_incoming(hint)
+        except IotSmsError as err:
+            LOGGER.warning("Could not read an incoming SMS the provider announced: %s", err)
+            return False
+        if message is None:
+            LOGGER.debug("The provider has no incoming message %s", hint.message_id)
+        else:
+            self.async_receive(message)
+        return True
 
     def _apply_report(self, report: DeliveryReport) -> None:
         if report.status is None:

@@ -424,6 +424,24 @@ class MessageTracker:
         self._timer_at = None
         await self.async_poll(now)
 
+    @property
+    def _timed_out(self) -> SmsStatus:
+        """What a message the provider never concluded becomes once its validity ran out."""
+        if SmsStatus.EXPIRED in self._client.capabilities.statuses:
+            return SmsStatus.EXPIRED
+        return SmsStatus.FAILED
+
+    @callback
+    def async_poll_soon(self, part_id: str) -> bool:
+        """Poll the message of this part now (a callback said it changed); False if unknown."""
+        message = self._by_part.get(part_id)
+        if message is None:
+            return False
+        if not message.final:
+            message.next_poll = dt_util.utcnow()
+            self.hass.async_create_background_task(self.async_poll(), "iot_sms poll soon")
+        return True
+
     async def async_poll(self, now: datetime | None = None) -> None:
         """Run one poll cycle: at most one provider request per endpoint with due messages."""
         async with self._poll_lock:
@@ -471,7 +489,7 @@ class MessageTracker:
                 # out. Only an answer may conclude this: a failed poll says nothing.
                 for part in message.parts:
                     if not part.status.final:
-                        part.status = SmsStatus.EXPIRED
+                        part.status = self._timed_out
                 self._update_aggregate(message)
                 continue
             step = POLL_BACKOFF[message.polls] if message.polls < len(POLL_BACKOFF) else POLL_LATE

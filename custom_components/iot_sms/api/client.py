@@ -10,7 +10,10 @@ from .models import (
     AccountInfo,
     CallbackItem,
     CallbackRequest,
+    Capabilities,
     Endpoint,
+    IncomingHint,
+    IncomingMessage,
     MessagePart,
     OutgoingMessage,
     SendOptions,
@@ -27,8 +30,8 @@ class SmsClient(Protocol):
         ...
 
     @property
-    def lists_endpoints(self) -> bool:
-        """Whether the provider can list SIMs; if not, the user adds them by hand."""
+    def capabilities(self) -> Capabilities:
+        """What this provider can do (cancel, concatenation, listing SIMs, push, ...)."""
         ...
 
     async def async_get_account(self) -> AccountInfo:
@@ -72,6 +75,10 @@ class SmsClient(Protocol):
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackItem]:
         """Verify and parse an inbound callback; raise InvalidCallback or SignatureError."""
+        ...
+
+    async def async_fetch_incoming(self, hint: IncomingHint) -> IncomingMessage | None:
+        """Read the incoming message a callback only named (None if the provider has none)."""
         ...
 
     async def async_list_service_profiles(self) -> list[ServiceProfile]:

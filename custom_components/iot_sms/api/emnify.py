@@ -44,8 +44,10 @@ from .models import (
     AccountInfo,
     CallbackItem,
     CallbackRequest,
+    Capabilities,
     DeliveryReport,
     Endpoint,
+    IncomingHint,
     IncomingMessage,
     MessagePart,
     MultipartInfo,
@@ -128,7 +130,7 @@ class EmnifyClient:
     """An emnify organisation, reached with an application token."""
 
     provider = "emnify"
-    lists_endpoints = True
+    capabilities = Capabilities(filters_by_tag=True, registers_callbacks=True)
 
     def __init__(
         self,
@@ -454,6 +456,10 @@ class EmnifyClient:
             raise NotCancellable(reason, status) from err
 
     # ------------------------------------------------------------------ callbacks
+
+    async def async_fetch_incoming(self, hint: IncomingHint) -> IncomingMessage | None:
+        """Never needed: this provider's callbacks carry the whole message."""
+        return None
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackItem]:
         """Verify (if a secret is set) and parse an MO POST or a DLR PATCH (or a bulk array)."""

@@ -45,8 +45,10 @@ from .models import (
     AccountInfo,
     CallbackItem,
     CallbackRequest,
+    Capabilities,
     DeliveryReport,
     Endpoint,
+    IncomingHint,
     IncomingMessage,
     MessagePart,
     OutgoingMessage,
@@ -55,6 +57,9 @@ from .models import (
     SmsStatus,
 )
 from .numbers import normalize_msisdn
+
+# Separate SMS rather than concatenated ones, still up to 10 per text.
+_CAPABILITIES = Capabilities(lists_endpoints=False)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
@@ -347,9 +352,9 @@ class EseyeClient:
         return "eseye"
 
     @property
-    def lists_endpoints(self) -> bool:
-        """The SMS API cannot list SIMs; the user adds them."""
-        return False
+    def capabilities(self) -> Capabilities:
+        """The SMS API cannot list SIMs (the user adds them) nor register its own MO URL."""
+        return _CAPABILITIES
 
     # --- transport -----------------------------------------------------------------------
 
@@ -608,6 +613,10 @@ class EseyeClient:
         raise NotCancellable(f"message {part_id} was not canceled; it is {shown}", shown)
 
     # --- callbacks -----------------------------------------------------------------------
+
+    async def async_fetch_incoming(self, hint: IncomingHint) -> IncomingMessage | None:
+        """Never needed: this provider's callbacks carry the whole message."""
+        return None
 
     def parse_callback(self, request: CallbackRequest) -> list[CallbackItem]:
         """Parse a delivery receipt or an MO SMS (GET or POST; query, form or JSON).

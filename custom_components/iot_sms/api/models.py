@@ -32,6 +32,32 @@ FINAL_STATUSES = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a provider can do. The layers above ask this, never the provider's name."""
+
+    lists_endpoints: bool = True
+    """SIMs are discovered from the account; otherwise the user adds them by hand."""
+    filters_by_tag: bool = False
+    """async_list_endpoints(tag=...) filters on a provider-side tag."""
+    cancel: bool = True
+    """async_cancel can withdraw an SMS that is not yet delivered."""
+    max_parts: int = 10
+    """Parts a text may be split into; 1 means no concatenation."""
+    max_single_chars: int = 160
+    """Characters one SMS part carries at most (GSM-7), for the error text."""
+    validity: bool = True
+    """The sender may choose how long the provider keeps trying (SendOptions.expires_at)."""
+    custom_sender: bool = True
+    """The sender may choose the source address (SendOptions.sender)."""
+    push_reports: bool = True
+    """The provider pushes delivery reports or replies to the integration's URL."""
+    registers_callbacks: bool = False
+    """async_list_service_profiles/async_register_callback can point the provider at our URL."""
+    statuses: frozenset[SmsStatus] = frozenset(SmsStatus)
+    """Statuses this provider can report; an expiry it cannot report shows as failed."""
+
+
+@dataclass(frozen=True, slots=True)
 class AccountInfo:
     """Who the credentials belong to."""
 
@@ -128,9 +154,29 @@ class CallbackRequest:
     query: Mapping[str, str]
     body: bytes
     content_type: str = ""
+    url: str = ""
+    """The URL as the provider called it (scheme, host, path, query), for URL-signed callbacks."""
 
 
-type CallbackItem = DeliveryReport | IncomingMessage
+@dataclass(frozen=True, slots=True)
+class PollHint:
+    """A callback that only says a sent part changed, without a status to trust: poll it now."""
+
+    part_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingHint:
+    """A callback that names a new incoming message without its content: fetch it.
+
+    `message_id` is the provider's id (for deduplication before anything is fetched).
+    """
+
+    message_id: str
+    endpoint_id: str | None = None
+
+
+type CallbackItem = DeliveryReport | IncomingMessage | PollHint | IncomingHint
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,1 @@
+"""1NCE simulator fixtures (being written)."""

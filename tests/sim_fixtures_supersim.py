@@ -1,0 +1,1 @@
+"""Super SIM simulator fixtures (being written)."""

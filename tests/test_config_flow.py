@@ -19,7 +19,7 @@ from homeassistant.const import (
     CONF_WEBHOOK_ID,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType, UnknownHandler
+from homeassistant.data_entry_flow import FlowResultType, UnknownHandler, section
 from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -118,9 +118,23 @@ async def options_configure(hass: HomeAssistant, result: Any, user_input: dict[s
     )
 
 
-def form_default(result: Any, user_input: dict[str, Any]) -> dict[str, Any]:
-    """What the form fills in for the fields the user leaves untouched."""
-    return result["data_schema"](user_input)
+def form_prefill(result: Any) -> dict[str, Any]:
+    """What the form shows in its fields before the user types: suggested values or defaults."""
+
+    def walk(schema: Any) -> dict[str, Any]:
+        shown: dict[str, Any] = {}
+        for marker, value in schema.schema.items():
+            if isinstance(value, section):
+                shown[str(marker)] = walk(value.schema)
+                continue
+            suggested = (marker.description or {}).get("suggested_value")
+            if suggested is not None:
+                shown[str(marker)] = suggested
+            elif callable(marker.default):
+                shown[str(marker)] = marker.default()
+        return shown
+
+    return walk(result["data_schema"])
 
 
 def profile_choices(result: Any) -> dict[str, str]:
@@ -206,19 +220,22 @@ async def test_user_step_is_a_provider_menu(hass: HomeAssistant) -> None:
     )
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == [PROVIDER_EMNIFY, PROVIDER_ESEYE]
-    assert set(STRINGS["config"]["step"]["user"]["menu_options"]) == {
+    assert result["menu_options"] == [
         PROVIDER_EMNIFY,
         PROVIDER_ESEYE,
-    }
+        "onence",
+        "supersim_twilio",
+        "supersim_kore",
+    ]
+    assert set(STRINGS["config"]["step"]["user"]["menu_options"]) == set(result["menu_options"])
 
 
 async def test_forms_default_to_the_public_apis(hass: HomeAssistant) -> None:
     emnify = await start_user_flow(hass, PROVIDER_EMNIFY)
-    filled = form_default(emnify, {CONF_API_TOKEN: "t", CONF_ADVANCED: {}})
+    filled = form_prefill(emnify)
     assert filled[CONF_ADVANCED][CONF_BASE_URL] == DEFAULT_EMNIFY_URL
     eseye = await start_user_flow(hass, PROVIDER_ESEYE)
-    filled = form_default(eseye, {CONF_USERNAME: "u", CONF_PASSWORD: "p", CONF_ADVANCED: {}})
+    filled = form_prefill(eseye)
     assert filled[CONF_ADVANCED][CONF_BASE_URL] == DEFAULT_ESEYE_URL
 
 
@@ -261,6 +278,63 @@ async def test_emnify_wrong_token_then_right_one(
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == str(emnify_sim.org_id)
+
+
+async def test_emnify_retry_keeps_the_typed_url(
+    hass: HomeAssistant, emnify_sim: EmnifySimulator
+) -> None:
+    """After an error the form shows the URL typed, and the retry goes there, not to emnify."""
+    result = await start_user_flow(hass, PROVIDER_EMNIFY)
+    result = await configure(hass, result, emnify_input("wrong-token", emnify_sim.base_url))
+    assert result["errors"] == {"base": "invalid_auth"}
+    # The token is a secret: never shown again.
+    assert form_prefill(result) == {CONF_ADVANCED: {CONF_BASE_URL: emnify_sim.base_url}}
+    with patch(SETUP_ENTRY, return_value=True):
+        result = await configure(
+            hass,
+            result,
+            {CONF_API_TOKEN: emnify_sim.application_token, **form_prefill(result)},
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_BASE_URL] == emnify_sim.base_url
+
+
+async def test_eseye_wrong_password_keeps_the_form(
+    hass: HomeAssistant, eseye_sim: EseyeSimulator
+) -> None:
+    result = await start_user_flow(hass, PROVIDER_ESEYE)
+    result = await configure(
+        hass, result, eseye_input(eseye_sim, password="wrong", api_msisdn="+44 7700 900000")
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert form_prefill(result) == {
+        CONF_USERNAME: eseye_sim.username,
+        CONF_API_MSISDN: "+44 7700 900000",
+        CONF_ADVANCED: {CONF_BASE_URL: eseye_sim.base_url},
+    }
+    with patch(SETUP_ENTRY, return_value=True):
+        result = await configure(
+            hass, result, {**form_prefill(result), CONF_PASSWORD: eseye_sim.password}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_BASE_URL] == eseye_sim.base_url
+    assert result["data"][CONF_API_MSISDN] == "447700900000"
+
+
+async def test_a_bug_in_the_check_is_an_error_in_the_form(
+    hass: HomeAssistant, emnify_sim: EmnifySimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected exception shows "unknown" in the form (no HTTP 500) and is logged."""
+    result = await start_user_flow(hass, PROVIDER_EMNIFY)
+    broken = MagicMock()
+    broken.async_get_account = AsyncMock(side_effect=KeyError("esc.org"))
+    with patch("custom_components.iot_sms.config_flow.create_client", return_value=broken):
+        result = await configure(hass, result, emnify_input("token", emnify_sim.base_url))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    assert form_prefill(result) == {CONF_ADVANCED: {CONF_BASE_URL: emnify_sim.base_url}}
+    assert "Unexpected error validating credentials" in caplog.text
+    assert "KeyError" in caplog.text
 
 
 async def test_emnify_unreachable(hass: HomeAssistant, socket_enabled: None) -> None:
@@ -459,7 +533,7 @@ async def test_emnify_reconfigure(
     result = translated(await entry.start_reconfigure_flow(hass), CONFIG)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == PROVIDER_EMNIFY
-    filled = form_default(result, {CONF_API_TOKEN: "t", CONF_ADVANCED: {}})
+    filled = form_prefill(result)
     assert filled[CONF_ADVANCED][CONF_BASE_URL] == old_url
     result = await configure(hass, result, emnify_input("wrong-token", emnify_sim.base_url))
     assert result["step_id"] == PROVIDER_EMNIFY
@@ -502,7 +576,7 @@ async def test_eseye_reconfigure(
     result = translated(await eseye_entry.start_reconfigure_flow(hass), CONFIG)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == PROVIDER_ESEYE
-    filled = form_default(result, {CONF_PASSWORD: "p", CONF_ADVANCED: {}})
+    filled = form_prefill(result)
     assert filled[CONF_USERNAME] == eseye_sim.username
     assert filled[CONF_ADVANCED][CONF_BASE_URL] == eseye_sim.base_url
     # The API MSISDN field is cleared: the entry must no longer have one.
@@ -561,11 +635,76 @@ async def test_emnify_options_tag_filter(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "settings"
     result = await options_configure(hass, result, {CONF_TAG: " pump "})
+    # Before anything is saved, the user learns what the filter keeps.
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm_tag"
+    assert result["description_placeholders"] == {
+        "tag": "pump",
+        "kept": "1",
+        "total": "3",
+        "names": "Pump station",
+    }
+    assert entry_device_names(hass, setup_emnify) == sorted(
+        [hub, "Pump station", "Remote gateway", "Tracker"]
+    )
+    result = await options_configure(hass, result, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     assert setup_emnify.options == {CONF_TAG: "pump"}
     assert setup_emnify.state is ConfigEntryState.LOADED
     assert entry_device_names(hass, setup_emnify) == sorted([hub, "Pump station"])
+
+
+async def test_emnify_tag_filter_keeping_nothing_needs_a_yes(
+    hass: HomeAssistant, setup_emnify: MockConfigEntry
+) -> None:
+    hub = setup_emnify.title
+    everything = sorted([hub, "Pump station", "Remote gateway", "Tracker"])
+    result = await hass.config_entries.options.async_init(setup_emnify.entry_id)
+    result = await options_configure(hass, result, {"next_step_id": "settings"})
+    result = await options_configure(hass, result, {CONF_TAG: "typo"})
+    assert result["step_id"] == "confirm_tag"
+    assert result["description_placeholders"]["kept"] == "0"
+    assert result["description_placeholders"]["total"] == "3"
+    # Submitting without the box ticked refuses, and nothing is removed.
+    result = await options_configure(hass, result, {"confirm": False})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "confirm_empty_filter"}
+    assert setup_emnify.options == {}
+    assert entry_device_names(hass, setup_emnify) == everything
+    result = await options_configure(hass, result, {"confirm": True})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert setup_emnify.options == {CONF_TAG: "typo"}
+    assert entry_device_names(hass, setup_emnify) == [hub]
+
+
+async def test_emnify_tag_filter_cleared_keeps_everything(
+    hass: HomeAssistant, emnify_sim: EmnifySimulator, setup_emnify: MockConfigEntry
+) -> None:
+    hass.config_entries.async_update_entry(setup_emnify, options={CONF_TAG: "pump"})
+    await hass.async_block_till_done()
+    result = await hass.config_entries.options.async_init(setup_emnify.entry_id)
+    result = await options_configure(hass, result, {"next_step_id": "settings"})
+    # The current filter is in the field, to be edited rather than retyped.
+    assert form_prefill(result) == {CONF_TAG: "pump"}
+    result = await options_configure(hass, result, {CONF_TAG: ""})
+    assert result["description_placeholders"]["kept"] == "3"
+    result = await options_configure(hass, result, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert setup_emnify.options == {CONF_TAG: ""}
+
+
+async def test_emnify_tag_filter_provider_unreachable(
+    hass: HomeAssistant, emnify_sim: EmnifySimulator, setup_emnify: MockConfigEntry
+) -> None:
+    result = await hass.config_entries.options.async_init(setup_emnify.entry_id)
+    result = await options_configure(hass, result, {"next_step_id": "settings"})
+    emnify_sim.faults.server_errors = 10
+    result = await options_configure(hass, result, {CONF_TAG: "pump"})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "cannot_connect"
+    assert setup_emnify.options == {}
 
 
 async def test_emnify_options_on_an_entry_that_is_not_loaded(
@@ -593,14 +732,15 @@ async def test_emnify_callbacks_lists_profiles(
     result = await options_configure(hass, result, {"next_step_id": "callbacks"})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "callbacks"
-    assert result["description_placeholders"] == {"callback_url": own_url}
+    # Labels are the profile names only; where each one points is said once, above them.
+    assert result["description_placeholders"] == {
+        "callback_url": own_url,
+        "already_here": "Default Policy",
+        "elsewhere": "Service Profile 2",
+    }
     choices = profile_choices(result)
-    assert set(choices) == {"1", "2", "3"}
-    assert "Default Policy" in choices["1"]
-    assert own_url in choices["1"]
-    assert "https://other.example/cb" in choices["2"]
-    assert "Fresh profile" in choices["3"]
-    assert "http" not in choices["3"]
+    assert choices == {"1": "Default Policy", "2": "Service Profile 2", "3": "Fresh profile"}
+    assert form_prefill(result) == {"profiles": ["1"]}
     # Nothing chosen: the form asks again.
     result = await options_configure(hass, result, {"profiles": []})
     assert result["type"] is FlowResultType.FORM
@@ -782,6 +922,8 @@ async def test_eseye_sim_subentries(hass: HomeAssistant, setup_eseye: MockConfig
     result = await add("Pump A", "+44 77OO 900001")
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_MSISDN: "invalid_msisdn"}
+    # What was typed is still there, to be corrected rather than retyped.
+    assert form_prefill(result) == {CONF_NAME: "Pump A", CONF_MSISDN: "+44 77OO 900001"}
     result = await add("Pump A", "+44 7700 900001", result)
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Pump A"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from homeassistant.components.webhook import async_generate_id
@@ -42,24 +43,39 @@ from .api.errors import (
     IpNotAllowedError,
     RateLimited,
 )
-from .api.models import AccountInfo, ServiceProfile
+from .api.models import AccountInfo, Endpoint, ServiceProfile
 from .api.numbers import normalize_msisdn
 from .compat import vol
 from .const import (
+    CONF_ACCOUNT_SID,
     CONF_ADVANCED,
     CONF_API_MSISDN,
+    CONF_AUTH_TOKEN,
     CONF_BASE_URL,
     CONF_CALLBACK_SECRET,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
     CONF_MSISDN,
     CONF_PROVIDER,
     CONF_TAG,
+    CONF_TOKEN_URL,
+    CONF_VENDOR,
+    CONF_WEBHOOK_SECRET,
+    DEFAULT_1NCE_URL,
     DEFAULT_EMNIFY_URL,
     DEFAULT_ESEYE_URL,
+    DEFAULT_KORE_SUPERSIM_URL,
+    DEFAULT_KORE_TOKEN_URL,
+    DEFAULT_TWILIO_SUPERSIM_URL,
     DOMAIN,
     LOGGER,
+    PROVIDER_1NCE,
     PROVIDER_EMNIFY,
     PROVIDER_ESEYE,
+    PROVIDER_SUPERSIM,
     SUBENTRY_SIM,
+    VENDOR_KORE,
+    VENDOR_TWILIO,
 )
 from .coordinator import IotSmsConfigEntry
 from .factory import create_client
@@ -69,6 +85,9 @@ from .webhook_urls import async_webhook_url
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
 CONF_PROFILES = "profiles"
+CONF_CONFIRM = "confirm"
+# The filter's confirmation names at most this many of the endpoints it keeps.
+MAX_NAMES_SHOWN = 10
 # Shorter numbers are short codes or endpoint ids, not a SIM's MSISDN.
 MIN_MSISDN_DIGITS = 6
 
@@ -78,34 +97,99 @@ def _sim_msisdn(value: str) -> str | None:
     return digits if digits and len(digits) >= MIN_MSISDN_DIGITS else None
 
 
-def _advanced(default_url: str) -> dict[vol.Marker, Any]:
-    return {
-        vol.Required(CONF_ADVANCED): section(
-            vol.Schema({vol.Optional(CONF_BASE_URL, default=default_url): URL}),
-            {"collapsed": True},
-        )
-    }
+@dataclass(frozen=True, slots=True)
+class _CredentialsForm:
+    """What one provider's credentials step asks for, and how its answers are stored."""
 
+    provider: str
+    required: tuple[str, ...]
+    secrets: frozenset[str]
+    """Fields typed as passwords: never shown again, and what reauth asks for."""
+    advanced: Mapping[str, str]
+    """Advanced fields and their defaults (API base URL, token URL)."""
+    optional: tuple[str, ...] = ()
+    fixed: Mapping[str, str] = field(default_factory=dict)
+    """Stored with the entry's data, e.g. which vendor's Super SIM API."""
 
-def _credentials_schema(provider: str, defaults: Mapping[str, Any]) -> vol.Schema:
-    if provider == PROVIDER_ESEYE:
+    def schema(self) -> vol.Schema:
         fields: dict[vol.Marker, Any] = {
-            vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, "")): str,
-            vol.Required(CONF_PASSWORD): PASSWORD,
-            vol.Optional(
-                CONF_API_MSISDN,
-                description={"suggested_value": defaults.get(CONF_API_MSISDN)},
-            ): str,
+            vol.Required(key): PASSWORD if key in self.secrets else str for key in self.required
         }
-        return vol.Schema(fields | _advanced(defaults.get(CONF_BASE_URL, DEFAULT_ESEYE_URL)))
-    return vol.Schema(
-        {vol.Required(CONF_API_TOKEN): PASSWORD}
-        | _advanced(defaults.get(CONF_BASE_URL, DEFAULT_EMNIFY_URL))
+        fields |= {
+            vol.Optional(key): PASSWORD if key in self.secrets else str for key in self.optional
+        }
+        fields[vol.Required(CONF_ADVANCED)] = section(
+            vol.Schema({vol.Optional(key): URL for key in self.advanced}), {"collapsed": True}
+        )
+        return vol.Schema(fields)
+
+    def shown_again(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """What the form shows when it comes back: everything typed except secrets."""
+        shown = {k: v for k, v in values.items() if k not in self.secrets and k != CONF_ADVANCED}
+        advanced = values.get(CONF_ADVANCED, values)
+        shown[CONF_ADVANCED] = {key: advanced.get(key) or url for key, url in self.advanced.items()}
+        return shown
+
+    def data(self, user_input: Mapping[str, Any]) -> dict[str, Any]:
+        """The entry's data for a submitted form (advanced fields flattened, blanks dropped)."""
+        data = {k: v for k, v in user_input.items() if k != CONF_ADVANCED and v != ""}
+        advanced = user_input.get(CONF_ADVANCED, {})
+        for key, default in self.advanced.items():
+            data[key] = (advanced.get(key) or default).strip().rstrip("/")
+        return {**data, **self.fixed, CONF_PROVIDER: self.provider}
+
+
+# One credentials step per menu entry; the step id is the menu option.
+FORMS: dict[str, _CredentialsForm] = {
+    PROVIDER_EMNIFY: _CredentialsForm(
+        PROVIDER_EMNIFY,
+        required=(CONF_API_TOKEN,),
+        secrets=frozenset({CONF_API_TOKEN}),
+        advanced={CONF_BASE_URL: DEFAULT_EMNIFY_URL},
+    ),
+    PROVIDER_ESEYE: _CredentialsForm(
+        PROVIDER_ESEYE,
+        required=(CONF_USERNAME, CONF_PASSWORD),
+        optional=(CONF_API_MSISDN,),
+        secrets=frozenset({CONF_PASSWORD}),
+        advanced={CONF_BASE_URL: DEFAULT_ESEYE_URL},
+    ),
+    "onence": _CredentialsForm(
+        PROVIDER_1NCE,
+        required=(CONF_USERNAME, CONF_PASSWORD),
+        secrets=frozenset({CONF_PASSWORD}),
+        advanced={CONF_BASE_URL: DEFAULT_1NCE_URL},
+    ),
+    "supersim_twilio": _CredentialsForm(
+        PROVIDER_SUPERSIM,
+        required=(CONF_ACCOUNT_SID, CONF_AUTH_TOKEN),
+        secrets=frozenset({CONF_AUTH_TOKEN}),
+        advanced={CONF_BASE_URL: DEFAULT_TWILIO_SUPERSIM_URL},
+        fixed={CONF_VENDOR: VENDOR_TWILIO},
+    ),
+    "supersim_kore": _CredentialsForm(
+        PROVIDER_SUPERSIM,
+        required=(CONF_CLIENT_ID, CONF_CLIENT_SECRET),
+        optional=(CONF_WEBHOOK_SECRET,),
+        secrets=frozenset({CONF_CLIENT_SECRET, CONF_WEBHOOK_SECRET}),
+        advanced={CONF_BASE_URL: DEFAULT_KORE_SUPERSIM_URL, CONF_TOKEN_URL: DEFAULT_KORE_TOKEN_URL},
+        fixed={CONF_VENDOR: VENDOR_KORE},
+    ),
+}
+
+
+def _form_of(data: Mapping[str, Any]) -> tuple[str, _CredentialsForm]:
+    """The credentials step an existing entry was created with."""
+    provider = data.get(CONF_PROVIDER, PROVIDER_EMNIFY)
+    return next(
+        (step, form)
+        for step, form in FORMS.items()
+        if form.provider == provider and all(data.get(k) == v for k, v in form.fixed.items())
     )
 
 
 class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
-    """Add an emnify or Eseye account."""
+    """Add an account of one of the supported providers."""
 
     VERSION = 1
     MINOR_VERSION = 1
@@ -127,10 +211,13 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
             # The provider answered, but not in a way the check understands.
             LOGGER.warning("Unexpected answer validating credentials: %s", err)
             return None, {"base": "unknown"}
+        except Exception:  # noqa: BLE001 - a bug must show as an error in the form, not a 500
+            LOGGER.exception("Unexpected error validating credentials")
+            return None, {"base": "unknown"}
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose the provider."""
-        return self.async_show_menu(step_id="user", menu_options=[PROVIDER_EMNIFY, PROVIDER_ESEYE])
+        return self.async_show_menu(step_id="user", menu_options=list(FORMS))
 
     async def async_step_emnify(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Emnify application token."""
@@ -140,16 +227,32 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
         """Eseye SMS API credentials."""
         return await self._async_credentials_step(PROVIDER_ESEYE, user_input)
 
-    async def _async_credentials_step(
-        self, provider: str, user_input: dict[str, Any] | None
+    async def async_step_onence(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """1NCE Management API user."""
+        return await self._async_credentials_step("onence", user_input)
+
+    async def async_step_supersim_twilio(
+        self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
+        """Super SIM through Twilio: Account SID and Auth Token."""
+        return await self._async_credentials_step("supersim_twilio", user_input)
+
+    async def async_step_supersim_kore(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Super SIM through KORE: API client id and secret."""
+        return await self._async_credentials_step("supersim_kore", user_input)
+
+    async def _async_credentials_step(
+        self, step_id: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        form = FORMS[step_id]
         reconfiguring = self.source == SOURCE_RECONFIGURE
-        defaults: Mapping[str, Any] = self._get_reconfigure_entry().data if reconfiguring else {}
         errors: dict[str, str] = {}
+        shown: Mapping[str, Any] = self._get_reconfigure_entry().data if reconfiguring else {}
         if user_input is not None:
-            data = {k: v for k, v in user_input.items() if k != CONF_ADVANCED and v != ""}
-            data[CONF_PROVIDER] = provider
-            data[CONF_BASE_URL] = user_input[CONF_ADVANCED][CONF_BASE_URL].rstrip("/")
+            shown = user_input
+            data = form.data(user_input)
             account: AccountInfo | None = None
             if CONF_API_MSISDN in data:
                 data[CONF_API_MSISDN] = _sim_msisdn(data[CONF_API_MSISDN]) or ""
@@ -163,7 +266,7 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
                     self._abort_if_unique_id_mismatch(reason="account_mismatch")
                     entry = self._get_reconfigure_entry()
                     # A cleared optional field is left out of the input: drop its old value.
-                    kept = {k: v for k, v in entry.data.items() if k != CONF_API_MSISDN}
+                    kept = {k: v for k, v in entry.data.items() if k not in form.optional}
                     return self._async_update_and_finish(
                         entry, data=kept | data, title=account.title
                     )
@@ -171,8 +274,8 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
                 data[CONF_WEBHOOK_ID] = async_generate_id()
                 return self.async_create_entry(title=account.title, data=data)
         return self.async_show_form(
-            step_id=provider,
-            data_schema=_credentials_schema(provider, defaults),
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(form.schema(), form.shown_again(shown)),
             errors=errors,
         )
 
@@ -180,8 +283,8 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Change credentials or the base URL of an existing account."""
-        provider = self._get_reconfigure_entry().data.get(CONF_PROVIDER, PROVIDER_EMNIFY)
-        return await self._async_credentials_step(provider, None)
+        step_id, _form = _form_of(self._get_reconfigure_entry().data)
+        return await self._async_credentials_step(step_id, None)
 
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The token or password was rotated or revoked."""
@@ -192,19 +295,19 @@ class IotSmsConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the new secret of the same account."""
         entry = self._get_reauth_entry()
-        key = CONF_PASSWORD if entry.data.get(CONF_PROVIDER) == PROVIDER_ESEYE else CONF_API_TOKEN
+        _step_id, form = _form_of(entry.data)
+        keys = [key for key in form.required if key in form.secrets]
         errors: dict[str, str] = {}
         if user_input is not None:
-            account, errors = await self._async_validate({**entry.data, key: user_input[key]})
+            data = {**entry.data, **{key: user_input[key] for key in keys}}
+            account, errors = await self._async_validate(data)
             if account is not None:
                 await self.async_set_unique_id(account.unique_id)
                 self._abort_if_unique_id_mismatch(reason="account_mismatch")
-                return self._async_update_and_finish(
-                    entry, data={**entry.data, key: user_input[key]}
-                )
+                return self._async_update_and_finish(entry, data=data)
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=vol.Schema({vol.Required(key): PASSWORD}),
+            data_schema=vol.Schema({vol.Required(key): PASSWORD for key in keys}),
             errors=errors,
             description_placeholders={"title": entry.title},
         )
@@ -262,7 +365,10 @@ class SimSubentryFlow(ConfigSubentryFlow):
                 )
         return self.async_show_form(
             step_id="user",
-            data_schema=vol.Schema({vol.Required(CONF_NAME): str, vol.Required(CONF_MSISDN): str}),
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_NAME): str, vol.Required(CONF_MSISDN): str}),
+                user_input,
+            ),
             errors=errors,
         )
 
@@ -272,6 +378,9 @@ class IotSmsOptionsFlow(OptionsFlow):
 
     _profiles: dict[str, ServiceProfile]
     _chosen: list[str]
+    _tag: str
+    _kept: list[Endpoint]
+    _total: int
 
     @property
     def _entry(self) -> IotSmsConfigEntry:
@@ -294,10 +403,15 @@ class IotSmsOptionsFlow(OptionsFlow):
         }
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Menu."""
-        options = (
-            ["settings", "callbacks"] if self._client.capabilities.lists_endpoints else ["urls"]
-        )
+        """Menu of what this provider lets the user set."""
+        capabilities = self._client.capabilities
+        options = []
+        if capabilities.filters_by_tag:
+            options.append("settings")
+        if capabilities.registers_callbacks:
+            options.append("callbacks")
+        elif capabilities.push_reports:
+            options.append("urls")
         return self.async_show_menu(
             step_id="init", menu_options=options, description_placeholders=await self._urls()
         )
@@ -307,20 +421,46 @@ class IotSmsOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """Only endpoints with this tag become devices."""
         if user_input is not None:
-            return self.async_create_entry(
-                data={**self._entry.options, CONF_TAG: user_input.get(CONF_TAG, "").strip()}
-            )
+            self._tag = user_input.get(CONF_TAG, "").strip()
+            return await self.async_step_confirm_tag()
         return self.async_show_form(
             step_id="settings",
-            data_schema=vol.Schema(
-                {
-                    vol.Optional(
-                        CONF_TAG,
-                        description={"suggested_value": self._entry.options.get(CONF_TAG)},
-                    ): str
-                }
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Optional(CONF_TAG): str}), self._entry.options
             ),
             description_placeholders=await self._urls(),
+        )
+
+    async def async_step_confirm_tag(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Say what the filter keeps before saving it; a filter keeping nothing needs a yes."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if self._kept or user_input.get(CONF_CONFIRM):
+                return self.async_create_entry(data={**self._entry.options, CONF_TAG: self._tag})
+            errors["base"] = "confirm_empty_filter"
+        else:
+            try:
+                everything = await self._client.async_list_endpoints()
+                self._kept = (
+                    await self._client.async_list_endpoints(self._tag) if self._tag else everything
+                )
+            except IotSmsError as err:
+                LOGGER.debug("Listing endpoints for the filter failed: %s", err)
+                return self.async_abort(reason="cannot_connect")
+            self._total = len(everything)
+        schema = vol.Schema({} if self._kept else {vol.Optional(CONF_CONFIRM, default=False): bool})
+        return self.async_show_form(
+            step_id="confirm_tag",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={
+                "tag": self._tag or "-",
+                "kept": str(len(self._kept)),
+                "total": str(self._total),
+                "names": ", ".join(sorted(e.name for e in self._kept)[:MAX_NAMES_SHOWN]) or "-",
+            },
         )
 
     async def async_step_urls(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -353,15 +493,27 @@ class IotSmsOptionsFlow(OptionsFlow):
         except IotSmsError as err:
             LOGGER.debug("Listing service profiles failed: %s", err)
             return self.async_abort(reason="cannot_connect")
-        choices = {
-            profile.id: f"{profile.name} ({profile.callback_url or '-'})"
-            for profile in self._profiles.values()
-        }
+        # Labels stay short (a URL in every label overflows the dialog): which ones already
+        # call this URL, and which call another, is said once in the description.
+        choices = {profile.id: profile.name for profile in self._profiles.values()}
+        chosen = (
+            self._chosen
+            if user_input is not None
+            else [p.id for p in self._profiles.values() if p.callback_url == url]
+        )
+        here = [p.name for p in self._profiles.values() if p.callback_url == url]
+        elsewhere = [p.name for p in self._profiles.values() if p.callback_url not in (None, url)]
         return self.async_show_form(
             step_id="callbacks",
-            data_schema=vol.Schema({vol.Required(CONF_PROFILES): cv.multi_select(choices)}),
+            data_schema=vol.Schema(
+                {vol.Required(CONF_PROFILES, default=chosen): cv.multi_select(choices)}
+            ),
             errors=errors,
-            description_placeholders={"callback_url": url},
+            description_placeholders={
+                "callback_url": url,
+                "already_here": ", ".join(here) or "-",
+                "elsewhere": ", ".join(elsewhere) or "-",
+            },
         )
 
     def _foreign(self, url: str) -> list[ServiceProfile]:

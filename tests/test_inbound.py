@@ -20,6 +20,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.test_utils import make_mocked_request
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, CONF_WEBHOOK_ID
 from homeassistant.core import HomeAssistant
 from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.helpers import device_registry as dr
@@ -32,7 +33,10 @@ from pytest_homeassistant_custom_component.common import (
     async_capture_events,
     async_fire_time_changed,
 )
+from pytest_homeassistant_custom_component.test_util.aiohttp import AiohttpClientMocker
 
+from custom_components.iot_sms import _provider_is_nearby
+from custom_components.iot_sms.const import CONF_BASE_URL, CONF_PROVIDER, DEFAULT_ESEYE_URL
 from custom_components.iot_sms.logbook import async_describe_events
 from simulator.emnify import EmnifySimulator
 from tests.conftest import CALLBACK_SECRET, WEBHOOK_ID
@@ -593,17 +597,77 @@ async def test_send_sms_wait_for_reply_times_out(
 # ---------------------------------------------------------------------- repair issue
 
 
-async def test_repair_issue_without_external_url(
+async def test_no_repair_when_the_provider_is_on_this_network(
     hass: HomeAssistant, setup_emnify: MockConfigEntry
 ) -> None:
+    """The demo's simulator (127.0.0.1) calls the internal URL: replies do arrive, no repair."""
+    assert (
+        ir.async_get(hass).async_get_issue("iot_sms", f"no_external_url_{setup_emnify.entry_id}")
+        is None
+    )
+
+
+@pytest.mark.parametrize(
+    ("base_url", "nearby"),
+    [
+        ("http://127.0.0.1:8300", True),
+        ("http://192.168.1.20", True),
+        ("http://[::1]:8300", True),
+        ("http://localhost:8300", True),
+        ("http://simulator:8300", True),
+        ("http://sim.local", True),
+        ("https://cdn.emnify.net", False),
+        ("https://203.0.113.7", False),
+        (None, False),
+    ],
+)
+def test_which_providers_are_nearby(base_url: str | None, nearby: bool) -> None:
+    assert _provider_is_nearby(base_url) is nearby
+
+
+async def test_repair_while_a_provider_on_the_internet_cannot_call_back(
+    hass: HomeAssistant, aioclient_mock: AiohttpClientMocker
+) -> None:
+    """Eseye's real API and no external URL: a repair says replies cannot arrive, until one is."""
+    # Eseye answers a status request for an unknown id with 535: the account works.
+    aioclient_mock.post(
+        f"{DEFAULT_ESEYE_URL}/mtstatusapi/index/post",
+        text="Error535: Invalid message_id value supplied",
+    )
+    await async_process_ha_core_config(hass, {"internal_url": "http://192.168.1.5:8123"})
+    entry = MockConfigEntry(
+        domain="iot_sms",
+        title="Eseye (fleet)",
+        unique_id="fleet",
+        data={
+            CONF_PROVIDER: "eseye",
+            CONF_USERNAME: "fleet",
+            CONF_PASSWORD: "secret",
+            CONF_BASE_URL: DEFAULT_ESEYE_URL,
+            CONF_WEBHOOK_ID: WEBHOOK_ID,
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
     registry = ir.async_get(hass)
-    issue_id = f"no_external_url_{setup_emnify.entry_id}"
+    issue_id = f"no_external_url_{entry.entry_id}"
     issue = registry.async_get_issue("iot_sms", issue_id)
     assert issue is not None
     assert issue.severity is ir.IssueSeverity.WARNING
+    assert issue.translation_placeholders == {"title": "Eseye (fleet)"}
 
     await async_process_ha_core_config(hass, {"external_url": "https://ha.example.com"})
-    assert await hass.config_entries.async_reload(setup_emnify.entry_id)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get_issue("iot_sms", issue_id) is None
+
+    # Removing the entry leaves no repair behind either.
+    await hass.config.async_update(external_url=None)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert registry.async_get_issue("iot_sms", issue_id) is not None
+    await hass.config_entries.async_remove(entry.entry_id)
     await hass.async_block_till_done()
     assert registry.async_get_issue("iot_sms", issue_id) is None
 
@@ -622,7 +686,8 @@ async def test_logbook_describes_incoming_sms(
     async_describe_events(
         hass, lambda domain, event, describe: describers.__setitem__((domain, event), describe)
     )
-    assert set(describers) == {("iot_sms", RECEIVED), ("iot_sms", DELIVERY)}
+    # Delivery changes are logged by the status sensor itself; a second entry only repeated it.
+    assert set(describers) == {("iot_sms", RECEIVED)}
 
     events = async_capture_events(hass, RECEIVED)
     assert (
@@ -635,9 +700,14 @@ async def test_logbook_describes_incoming_sms(
     describe = describers[("iot_sms", RECEIVED)]
     assert describe(events[0]) == {
         "name": "Pump station",
-        "message": 'sent an SMS: "Pump running, pressure 2.1 bar"',
+        "message": "Reply: Pump running, pressure 2.1 bar",
+        "entity_id": PUMP_EVENT,
     }
-    assert describe(events[1]) == {"name": "Unknown sender", "message": 'sent an SMS: "hello"'}
+    assert describe(events[1]) == {
+        "name": "Unknown sender",
+        "message": "SMS from 4915100000000: hello",
+        "entity_id": UNKNOWN_EVENT,
+    }
 
 
 # ---------------------------------------------------------------------- property-based

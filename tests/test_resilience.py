@@ -15,7 +15,6 @@ import pytest
 from homeassistant import components
 from homeassistant.const import CONF_API_TOKEN
 from homeassistant.core import HomeAssistant, State
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -258,18 +257,15 @@ async def test_removing_the_entry_deletes_its_data(
     hass: HomeAssistant,
     setup_emnify: MockConfigEntry,
     hass_storage: dict[str, Any],
-    issue_registry: ir.IssueRegistry,
 ) -> None:
-    """Removal leaves no stored messages and no repair issue behind."""
+    """Removal leaves no stored messages behind."""
     await send_sms(hass, "Remote gateway", "PING")
     assert await hass.config_entries.async_unload(setup_emnify.entry_id)
     assert f"{DOMAIN}.{setup_emnify.entry_id}" in hass_storage
-    assert issue_registry.async_get_issue(DOMAIN, f"no_external_url_{setup_emnify.entry_id}")
 
     await hass.config_entries.async_remove(setup_emnify.entry_id)
     await hass.async_block_till_done()
     assert f"{DOMAIN}.{setup_emnify.entry_id}" not in hass_storage
-    assert not issue_registry.async_get_issue(DOMAIN, f"no_external_url_{setup_emnify.entry_id}")
 
 
 async def test_cloudhook_when_nabu_casa_is_active(hass: HomeAssistant) -> None:

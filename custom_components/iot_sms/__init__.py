@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from ipaddress import ip_address
 from typing import Any
 
 from aiohttp import web
@@ -15,13 +16,16 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util.network import is_local
+from yarl import URL
 
 from .compat import remove_device
-from .const import DOMAIN
+from .const import CONF_BASE_URL, DOMAIN
 from .coordinator import EndpointCoordinator, IotSmsConfigEntry, IotSmsData
 from .devices import endpoint_id_from_device, hub_identifier
 from .factory import create_client
 from .inbound import InboundRouter, IotSmsCallbackView, async_callback_url
+from .logbook import async_load_sentences
 from .services import async_setup_services
 from .store import IotSmsStore
 from .tracker import MessageTracker
@@ -35,6 +39,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and the callback view once for all entries."""
     async_setup_services(hass)
     hass.http.register_view(IotSmsCallbackView())
+    await async_load_sentences(hass)
     return True
 
 
@@ -162,10 +167,33 @@ def _issue_id(entry: IotSmsConfigEntry) -> str:
     return f"no_external_url_{entry.entry_id}"
 
 
+def _provider_is_nearby(base_url: str | None) -> bool:
+    """Whether the provider's API runs on this host or network (a simulator, a test system).
+
+    Such a provider can call Home Assistant's internal URL; one on the internet cannot.
+    """
+    host = URL(base_url).host if base_url else None
+    if not host:
+        return False
+    try:
+        return is_local(ip_address(host))
+    except ValueError:
+        # A name: "localhost", a single label or mDNS name only resolve on the local network.
+        return host == "localhost" or "." not in host or host.endswith((".local", ".lan"))
+
+
 @callback
 def _async_check_reachable(hass: HomeAssistant, entry: IotSmsConfigEntry) -> None:
-    """Raise a repair issue while the provider has no URL to reach Home Assistant."""
-    if async_callback_url(hass, entry.data[CONF_WEBHOOK_ID], external=True):
+    """Raise a repair issue while the provider cannot call Home Assistant back.
+
+    Not while Home Assistant has an external URL, nor for a provider on this network (it can
+    use the internal URL), nor for one that pushes nothing.
+    """
+    if (
+        not entry.runtime_data.client.capabilities.push_reports
+        or async_callback_url(hass, entry.data[CONF_WEBHOOK_ID], external=True)
+        or _provider_is_nearby(entry.data.get(CONF_BASE_URL))
+    ):
         ir.async_delete_issue(hass, DOMAIN, _issue_id(entry))
         return
     ir.async_create_issue(

@@ -10,6 +10,7 @@ from homeassistant.util import dt as dt_util
 
 from .api.errors import (
     AuthError,
+    CharacterSetError,
     ConnectionFailed,
     DeliveryUnknown,
     IotSmsError,
@@ -21,7 +22,7 @@ from .api.errors import (
     RateLimited,
 )
 from .api.models import MessagePart, SendOptions
-from .const import DOMAIN, LOGGER, MAX_PARTS
+from .const import DOMAIN, LOGGER
 from .coordinator import IotSmsConfigEntry
 from .tracker import TrackedMessage
 
@@ -75,14 +76,51 @@ def plan_sms(entry: IotSmsConfigEntry, text: str) -> list[MessagePart]:
     """Check a text and split it into the parts this entry's provider sends; sends nothing."""
     if not text.strip():
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="empty_message")
+    client = entry.runtime_data.client
     try:
-        return entry.runtime_data.client.plan_message(text)
+        return client.plan_message(text)
     except MessageTooLong as err:
+        capabilities = client.capabilities
+        if capabilities.max_parts == 1:
+            # No concatenation: say so, rather than a part count that cannot be reached.
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="message_too_long_single",
+                translation_placeholders={
+                    "title": entry.title,
+                    "max_chars": str(capabilities.max_single_chars),
+                },
+            ) from err
         raise ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="message_too_long",
-            translation_placeholders={"max_parts": str(MAX_PARTS)},
+            translation_placeholders={"max_parts": str(capabilities.max_parts)},
         ) from err
+    except CharacterSetError as err:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unsupported_characters",
+            translation_placeholders={"title": entry.title, "error": str(err)},
+        ) from err
+
+
+def check_send_options(
+    entry: IotSmsConfigEntry, *, sender: str | None, validity: timedelta | None
+) -> None:
+    """Refuse options this entry's provider cannot honour, before anything is sent."""
+    capabilities = entry.runtime_data.client.capabilities
+    if sender and not capabilities.custom_sender:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="sender_not_supported",
+            translation_placeholders={"title": entry.title},
+        )
+    if validity is not None and not capabilities.validity:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="validity_not_supported",
+            translation_placeholders={"title": entry.title},
+        )
 
 
 async def async_send_sms(

@@ -102,8 +102,11 @@ class LastSmsStatusSensor(IotSmsEntity, RestoreSensor):
 
     @property
     def options(self) -> list[str]:
-        """The contract's states."""
-        return [status.value for status in SmsStatus]
+        """The contract's states this provider can reach (no "canceled" where it cannot cancel)."""
+        statuses = self.coordinator.client.capabilities.statuses
+        if not self.coordinator.client.capabilities.cancel:
+            statuses = statuses - {SmsStatus.CANCELED}
+        return [status.value for status in SmsStatus if status in statuses]
 
     def _show(self, message: TrackedMessage) -> None:
         self._attr_native_value = message.status.value

@@ -33,7 +33,13 @@ from .const import (
 from .coordinator import IotSmsConfigEntry
 from .devices import async_device_id, endpoint_id_from_device
 from .inbound import ReceivedSms
-from .messaging import PartiallySent, async_send_planned, plan_sms, user_error
+from .messaging import (
+    PartiallySent,
+    async_send_planned,
+    check_send_options,
+    plan_sms,
+    user_error,
+)
 from .tracker import CancelResult, TrackedMessage
 
 MAX_WAIT = timedelta(hours=1)
@@ -175,6 +181,8 @@ async def _async_send(call: ServiceCall) -> ServiceResponse:
             minimum=str(int(MIN_VALIDITY.total_seconds() // 60)),
             maximum=str(MAX_VALIDITY.days),
         )
+    for target in targets:
+        check_send_options(target.entry, sender=call.data.get(ATTR_SENDER), validity=validity)
     wait: timedelta | None = call.data.get(ATTR_WAIT_FOR_REPLY)
     # Listen before sending: a fast device can answer before the send call returns. The
     # routers are kept here because an unload during the wait drops the entry's runtime data.
@@ -258,7 +266,12 @@ def _cancel_candidates(hass: HomeAssistant, data: dict[str, Any]) -> list[_Targe
 
 async def _async_cancel(call: ServiceCall) -> ServiceResponse:
     result = CancelResult()
-    for target in _cancel_candidates(call.hass, call.data):
+    targets = _cancel_candidates(call.hass, call.data)
+    if cannot := next(
+        (t for t in targets if not t.entry.runtime_data.client.capabilities.cancel), None
+    ):
+        raise _validation_error("cancel_not_supported", title=cannot.entry.title)
+    for target in targets:
         tracker = target.entry.runtime_data.tracker
         if ATTR_MESSAGE_ID in call.data:
             selected = [m for m in [tracker.get(call.data[ATTR_MESSAGE_ID])] if m]

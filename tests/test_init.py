@@ -190,7 +190,8 @@ def test_every_translation_key_exists() -> None:
     keys |= set(re.findall(r'\(\w+, "([a-z_]+)"\),', source))
     assert keys, "the scan found nothing; the pattern is wrong"
     known = set(en["exceptions"]) | set(en["entity"]["sensor"]) | set(en["entity"]["event"])
-    known |= set(en["entity"]["notify"]) | set(en["issues"])
+    known |= set(en["entity"]["notify"]) | set(en["issues"]) | set(en["logbook"])
+    known |= set(en["selector"])
     assert sorted(keys - known) == []
     for key, text in en["exceptions"].items():
         assert text["message"], key

@@ -7,7 +7,7 @@ simulator the parameter needs is started (request.getfixturevalue).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME, CONF_WEBHOOK_ID
@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from simulator.eseye import EseyeSimulator
 
 # Star-imported by the test module: only the fixtures.
-__all__ = ["provider", "setup_eseye"]
+__all__ = [
+    "onence_provider",
+    "provider",
+    "setup_eseye",
+    "setup_onence",
+    "setup_supersim",
+    "supersim_provider",
+]
 
 # Name -> (MSISDN, behaviour): what the user typed into "Add SIM", and how the SIM behaves.
 ESEYE_SIMS = {
@@ -52,6 +59,20 @@ class Provider:
     sim: Any
     hub_slug: str
     addresses: dict[str, Any] = field(default_factory=dict)
+
+    # What the provider's documentation says it can do (not what the client claims).
+    statuses: ClassVar[tuple[str, ...]] = (
+        "queued",
+        "sent",
+        "buffered",
+        "delivered",
+        "failed",
+        "expired",
+        "canceled",
+    )
+    splits_long_text: ClassVar[bool] = True
+    cancels: ClassVar[bool] = True
+    manufacturer: ClassVar[str]
 
     @property
     def pending_sensor(self) -> str:
@@ -103,6 +124,8 @@ class Provider:
 
 
 class EmnifyProvider(Provider):
+    manufacturer = "emnify"
+
     def msisdn(self, name: str) -> str:
         return self.sim.endpoints[self.addresses[name]].msisdn
 
@@ -130,6 +153,8 @@ class EmnifyProvider(Provider):
 
 
 class EseyeProvider(Provider):
+    manufacturer = "Eseye"
+
     def msisdn(self, name: str) -> str:
         return self.addresses[name]
 
@@ -187,7 +212,7 @@ async def setup_eseye(
     return entry
 
 
-@pytest.fixture(params=["emnify", "eseye"])
+@pytest.fixture(params=["emnify", "eseye", "1nce", "supersim"])
 def provider(request: pytest.FixtureRequest) -> Provider:
     """A loaded account of each provider with "Pump station", "Remote gateway" and "Tracker".
 
@@ -208,6 +233,10 @@ def provider(request: pytest.FixtureRequest) -> Provider:
                 "Tracker": endpoints["echo"],
             },
         )
+    if request.param == "1nce":
+        return request.getfixturevalue("onence_provider")  # type: ignore[no-any-return]
+    if request.param == "supersim":
+        return request.getfixturevalue("supersim_provider")  # type: ignore[no-any-return]
     entry = request.getfixturevalue("setup_eseye")
     return EseyeProvider(
         name="eseye",
@@ -216,3 +245,8 @@ def provider(request: pytest.FixtureRequest) -> Provider:
         hub_slug="eseye_demo",
         addresses={name: msisdn for name, (msisdn, _b) in ESEYE_SIMS.items()},
     )
+
+
+# The other providers' hands subclass Provider, so they are imported once it exists.
+from tests.provider_onence import onence_provider, setup_onence  # noqa: E402
+from tests.provider_supersim import setup_supersim, supersim_provider  # noqa: E402

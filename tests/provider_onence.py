@@ -41,6 +41,8 @@ MT = 1
 class OnenceProvider(Provider):
     """The 1NCE simulator: devices are SIMs keyed by ICCID, SMS by 1NCE's numeric id."""
 
+    manufacturer = "1NCE"
+
     def msisdn(self, name: str) -> str:
         return self.sim.sims[self.addresses[name]].msisdn
 

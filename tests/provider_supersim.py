@@ -41,7 +41,16 @@ FLEET_NAME = "Home Assistant fleet"
 
 
 class SuperSimProvider(Provider):
-    """Super SIM has no MSISDNs: a device is known, and reported, by its Sim SID."""
+    """Super SIM has no MSISDNs: a device is known, and reported, by its Sim SID.
+
+    From the reference: one SMS of at most 160 single-byte characters, no cancel, and only the
+    statuses queued, sent, delivered and failed (failed also covers the 24-hour window).
+    """
+
+    manufacturer = "Super SIM"
+    statuses = ("queued", "sent", "delivered", "failed")
+    splits_long_text = False
+    cancels = False
 
     def msisdn(self, name: str) -> str:
         return self.addresses[name]

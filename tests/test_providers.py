@@ -17,7 +17,7 @@ from homeassistant.components.device_automation import (
     async_get_device_automations,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
@@ -107,6 +107,22 @@ async def _automation(hass: HomeAssistant, device_id: str, trigger_type: str) ->
     return calls
 
 
+async def _cancel_is_not_supported(
+    hass: HomeAssistant, provider: Provider, message_id: str
+) -> None:
+    """A provider that cannot cancel says so, by id and for a whole device."""
+    for data in (
+        {"config_entry_id": provider.entry.entry_id, "message_id": message_id},
+        {"device_id": _device_id(hass, provider.entry, "Remote gateway")},
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                "iot_sms", "cancel_sms", data, blocking=True, return_response=True
+            )
+        assert err.value.translation_key == "cancel_not_supported"
+        assert err.value.translation_placeholders == {"title": provider.entry.title}
+
+
 # --- shared behaviour ------------------------------------------------------------------------
 
 
@@ -117,6 +133,7 @@ async def test_devices_and_entities(hass: HomeAssistant, provider: Provider) -> 
     devices = dr.async_entries_for_config_entry(registry, provider.entry.entry_id)
     hub = next(d for d in devices if d.entry_type is dr.DeviceEntryType.SERVICE)
     assert hub.name == provider.entry.title
+    assert hub.manufacturer == provider.manufacturer
     assert sorted(d.name for d in devices if d is not hub) == sorted(DEVICES)
 
     await async_setup_component(hass, "device_automation", {})
@@ -139,15 +156,7 @@ async def test_devices_and_entities(hass: HomeAssistant, provider: Provider) -> 
             "sms_delivered",
             "sms_failed",
         }
-    assert hass.states.get(PUMP_STATUS).attributes["options"] == [
-        "queued",
-        "sent",
-        "buffered",
-        "delivered",
-        "failed",
-        "expired",
-        "canceled",
-    ]
+    assert hass.states.get(PUMP_STATUS).attributes["options"] == list(provider.statuses)
     assert _state(hass, provider.pending_sensor) == "0"
     assert entities.async_get(provider.pending_sensor).device_id == hub.id
     assert entities.async_get(provider.unknown_sender_event).device_id == hub.id
@@ -215,6 +224,15 @@ async def test_long_text_is_one_message(hass: HomeAssistant, provider: Provider,
     provider.hold()
     events = async_capture_events(hass, DELIVERY)
     text = "L" * 200
+    if not provider.splits_long_text:
+        # Said plainly, never split behind the user's back into SMS the device cannot join.
+        with pytest.raises(ServiceValidationError) as err:
+            await _send(hass, provider.entry, "Pump station", text)
+        assert err.value.translation_key == "message_too_long_single"
+        assert err.value.translation_placeholders["max_chars"] == "160"
+        assert provider.reached("L") == []
+        assert _state(hass, provider.pending_sensor) == "0"
+        return
     response = await _send(hass, provider.entry, "Pump station", text)
     [sent] = response["messages"]
     part_ids = provider.reached("L")
@@ -250,6 +268,11 @@ async def test_cancel_pending_message(hass: HomeAssistant, provider: Provider, w
     message_id = response["messages"][0]["message_id"]
     # Let the provider hand it to the network first: it sits there waiting for the device.
     await provider.wait_idle()
+    if not provider.cancels:
+        await _cancel_is_not_supported(hass, provider, message_id)
+        assert _state(hass, GATEWAY_STATUS) not in ("canceled", None)
+        assert _state(hass, provider.pending_sensor) == "1"
+        return
 
     result = await hass.services.async_call(
         "iot_sms",
@@ -275,6 +298,9 @@ async def test_cancel_delivered_message_is_an_error(
     response = await _send(hass, provider.entry, "Pump station", "PING")
     message_id = response["messages"][0]["message_id"]
     await wait_for(lambda: _state(hass, PUMP_STATUS) == "delivered")
+    if not provider.cancels:
+        await _cancel_is_not_supported(hass, provider, message_id)
+        return
 
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(

@@ -74,7 +74,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: IotSmsConfigEntry) -> bo
         config_entry_id=entry.entry_id,
         identifiers={hub_identifier(entry.entry_id)},
         name=entry.title,
-        manufacturer=client.provider.capitalize(),
+        manufacturer=client.provider_name,
         model="SMS account",
         entry_type=dr.DeviceEntryType.SERVICE,
     )

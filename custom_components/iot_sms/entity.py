@@ -33,7 +33,7 @@ class IotSmsEntity(CoordinatorEntity[EndpointCoordinator]):
         self._attr_device_info = DeviceInfo(
             identifiers={endpoint_identifier(entry.entry_id, endpoint_id)},
             name=endpoint.name,
-            manufacturer=coordinator.client.provider.capitalize(),
+            manufacturer=coordinator.client.provider_name,
             model="SIM endpoint",
             serial_number=endpoint.iccid,
         )

@@ -30,6 +30,11 @@ class SmsClient(Protocol):
         ...
 
     @property
+    def provider_name(self) -> str:
+        """The provider's name as people write it (the hub device's manufacturer)."""
+        ...
+
+    @property
     def capabilities(self) -> Capabilities:
         """What this provider can do (cancel, concatenation, listing SIMs, push, ...)."""
         ...

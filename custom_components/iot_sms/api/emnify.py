@@ -130,6 +130,7 @@ class EmnifyClient:
     """An emnify organisation, reached with an application token."""
 
     provider = "emnify"
+    provider_name = "emnify"
     capabilities = Capabilities(filters_by_tag=True, registers_callbacks=True)
 
     def __init__(

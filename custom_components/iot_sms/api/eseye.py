@@ -352,6 +352,11 @@ class EseyeClient:
         return "eseye"
 
     @property
+    def provider_name(self) -> str:
+        """The provider's name as people write it (the hub device's manufacturer)."""
+        return "Eseye"
+
+    @property
     def capabilities(self) -> Capabilities:
         """The SMS API cannot list SIMs (the user adds them) nor register its own MO URL."""
         return _CAPABILITIES

@@ -227,6 +227,11 @@ class OnenceClient:
         return "1nce"
 
     @property
+    def provider_name(self) -> str:
+        """The provider's name as people write it (the hub device's manufacturer)."""
+        return "1NCE"
+
+    @property
     def capabilities(self) -> Capabilities:
         """SIMs are listed from the account; the forwarder URL is set in the 1NCE Portal."""
         return _CAPABILITIES

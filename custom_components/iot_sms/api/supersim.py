@@ -557,6 +557,11 @@ class SuperSimClient:
         return PROVIDER
 
     @property
+    def provider_name(self) -> str:
+        """The provider's name as people write it (the hub device's manufacturer)."""
+        return "Super SIM"
+
+    @property
     def capabilities(self) -> Capabilities:
         """One SMS of at most 160 single-byte characters, no cancel, no sender, no validity."""
         return _CAPABILITIES

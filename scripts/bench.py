@@ -1,4 +1,4 @@
-"""Benchmarks: poll cost and MO throughput against the simulator, figures written as JSON.
+"""Benchmarks: poll cost, MO throughput, broadcast and per-provider request counts, as JSON.
 
 Run through `scripts/bench --json bench.json`. Home Assistant runs in-process (the test
 harness of pytest-homeassistant-custom-component, outside pytest) and is served on 127.0.0.1.
@@ -40,6 +40,7 @@ import custom_components.iot_sms  # noqa: E402, F401
 from custom_components.iot_sms.api.emnify import REQUEST_LIMIT, EmnifyClient  # noqa: E402
 from custom_components.iot_sms.api.ratelimit import SlidingWindowLimiter  # noqa: E402
 from custom_components.iot_sms.const import DOMAIN, EVENT_MESSAGE_RECEIVED  # noqa: E402
+from scripts.bench_providers import bench_providers  # noqa: E402
 from simulator.emnify import EmnifySimulator  # noqa: E402
 
 WEBHOOK_ID = "be" * 32
@@ -357,6 +358,7 @@ async def main() -> None:
         await hass.async_stop(force=True)
     await sim.close()
     await sim_server.close()
+    figures |= await bench_providers()
     args.json.write_text(json.dumps(figures, indent=2) + "\n")
     print(json.dumps(figures, indent=2))
 

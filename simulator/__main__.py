@@ -1,6 +1,7 @@
 """Run the emnify (and optionally Eseye) simulator as local HTTP servers with demo data.
 
-    python -m simulator --port 8300 [--eseye-port 8301] [--host 127.0.0.1]
+    python -m simulator --port 8300 [--eseye-port 8301] [--onence-port 8302]
+                        [--supersim-port 8303] [--host 127.0.0.1]
                         [--callback-url URL] [--callback-secret S] [--delivery-delay 3]
 
 Used by scripts/develop. Stops cleanly on SIGINT / SIGTERM.
@@ -14,11 +15,14 @@ import contextlib
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from simulator.emnify import EmnifySimulator
 from simulator.eseye import EseyeSimulator
+from simulator.onence import OnenceSimulator
+from simulator.supersim import SuperSimSimulator
 
 _LOGGER = logging.getLogger("simulator")
 
@@ -36,6 +40,10 @@ DEMO_ESEYE_SIMS = (
     ("447700900002", "offline"),
     ("447700900003", "echo"),
 )
+ONENCE_USERNAME = "demo-api-user"
+ONENCE_PASSWORD = "demo-api-secret"  # noqa: S105 - the documented demo credential
+SUPERSIM_ACCOUNT_SID = "AC" + "de" * 16
+SUPERSIM_AUTH_TOKEN = "demo-auth-token-" + "0" * 16  # noqa: S105 - the documented demo credential
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--callback-secret", help="HS384 secret that signs emnify callbacks")
     parser.add_argument(
         "--eseye-mo-url", help="Eseye account MO POST URL (where replies are posted)"
+    )
+    parser.add_argument("--onence-port", type=int, help="also serve the 1NCE API on this port")
+    parser.add_argument(
+        "--onence-forwarder-url", help="1NCE SMS Forwarder URL (replies POST, reports PATCH)"
+    )
+    parser.add_argument(
+        "--supersim-port", type=int, help="also serve the Super SIM (Twilio) API on this port"
     )
     parser.add_argument(
         "--delivery-delay",
@@ -77,6 +92,7 @@ async def start_site(app: web.Application, host: str, port: int) -> web.AppRunne
 async def run(args: argparse.Namespace) -> None:
     """Start the simulators, wait for SIGINT/SIGTERM, shut down."""
     runners: list[web.AppRunner] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
     emnify = EmnifySimulator(
         application_token=args.token,
         org_id=4711,
@@ -125,6 +141,43 @@ async def run(args: argparse.Namespace) -> None:
                 ESEYE_PASSWORD,
             )
 
+        if args.onence_port:
+            onence = OnenceSimulator(
+                ONENCE_USERNAME, ONENCE_PASSWORD, delivery_delay=args.delivery_delay
+            )
+            onence._next_sms_id = int(time.time()) * 100  # noqa: SLF001 - as for emnify above
+            onence.base_url = f"http://{args.host}:{args.onence_port}"
+            for name, behavior in DEMO_ENDPOINTS:
+                onence.add_sim(name, behavior)
+            onence.forwarder_url = args.onence_forwarder_url
+            closers.append(onence.close)
+            runners.append(await start_site(onence.app, args.host, args.onence_port))
+            _LOGGER.info(
+                "1NCE simulator listening on %s (username %s, password %s)",
+                onence.api_url,
+                ONENCE_USERNAME,
+                ONENCE_PASSWORD,
+            )
+
+        if args.supersim_port:
+            supersim = SuperSimSimulator(
+                account_sid=SUPERSIM_ACCOUNT_SID,
+                auth_token=SUPERSIM_AUTH_TOKEN,
+                delivery_delay=args.delivery_delay,
+            )
+            supersim.base_url = f"http://{args.host}:{args.supersim_port}"
+            fleet = supersim.add_fleet("Demo fleet")
+            for name, behavior in DEMO_ENDPOINTS:
+                supersim.add_sim(name, behavior, fleet=fleet)
+            closers.append(supersim.close)
+            runners.append(await start_site(supersim.app, args.host, args.supersim_port))
+            _LOGGER.info(
+                "Super SIM simulator listening on %s (Account SID %s, Auth Token %s)",
+                supersim.base_url,
+                SUPERSIM_ACCOUNT_SID,
+                SUPERSIM_AUTH_TOKEN,
+            )
+
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -134,6 +187,8 @@ async def run(args: argparse.Namespace) -> None:
     finally:
         for runner in reversed(runners):
             await runner.cleanup()
+        for close in closers:
+            await close()
         if eseye is not None:
             await eseye.close()
         await emnify.close()

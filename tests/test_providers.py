@@ -7,6 +7,7 @@ receipt statuses outside the documented two, status polling when receipts are lo
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
@@ -25,6 +26,9 @@ from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
     async_mock_service,
+)
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
 )
 
 from simulator.eseye import EseyeSimulator
@@ -160,6 +164,26 @@ async def test_devices_and_entities(hass: HomeAssistant, provider: Provider) -> 
     assert _state(hass, provider.pending_sensor) == "0"
     assert entities.async_get(provider.pending_sensor).device_id == hub.id
     assert entities.async_get(provider.unknown_sender_event).device_id == hub.id
+
+
+async def test_diagnostics_hide_secrets_and_identifiers(
+    hass: HomeAssistant, provider: Provider, hass_client: Any
+) -> None:
+    """Whatever the provider: no credential, webhook id, number or SIM identifier leaks."""
+    await _send(hass, provider.entry, "Remote gateway", "SECRET TEXT 42")
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, provider.entry)
+    text = json.dumps(diagnostics)
+    assert diagnostics["provider"] == provider.name
+    assert len(diagnostics["endpoints"]) == len(DEVICES)
+    for key, value in provider.entry.data.items():
+        if key not in ("provider", "vendor", "base_url", "token_url"):
+            assert str(value) not in text, key
+    endpoints = provider.entry.runtime_data.coordinator.data.values()
+    identifiers = {v for e in endpoints for v in (e.msisdn, e.iccid, e.imsi, e.imei) if v}
+    assert identifiers, "the provider reports no SIM identifiers: nothing was checked"
+    for identifier in identifiers:
+        assert identifier not in text
+    assert "SECRET TEXT" not in text
 
 
 async def test_notify_is_delivered(hass: HomeAssistant, provider: Provider, wait_for) -> None:

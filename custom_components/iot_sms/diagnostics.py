@@ -10,7 +10,15 @@ from homeassistant.const import CONF_API_TOKEN, CONF_PASSWORD, CONF_USERNAME, CO
 from homeassistant.core import HomeAssistant
 
 from .api.numbers import normalize_msisdn
-from .const import CONF_API_MSISDN, CONF_CALLBACK_SECRET
+from .const import (
+    CONF_ACCOUNT_SID,
+    CONF_API_MSISDN,
+    CONF_AUTH_TOKEN,
+    CONF_CALLBACK_SECRET,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
+    CONF_WEBHOOK_SECRET,
+)
 from .coordinator import IotSmsConfigEntry
 from .inbound import async_callback_url
 
@@ -21,7 +29,11 @@ TO_REDACT = {
     CONF_WEBHOOK_ID,
     CONF_CALLBACK_SECRET,
     CONF_API_MSISDN,
-    "auth_token",
+    CONF_AUTH_TOKEN,
+    CONF_ACCOUNT_SID,
+    CONF_CLIENT_ID,
+    CONF_CLIENT_SECRET,
+    CONF_WEBHOOK_SECRET,
     "callback_url",
     "msisdn",
     "iccid",
@@ -38,9 +50,15 @@ async def async_get_config_entry_diagnostics(
     """Entry, endpoints and tracked messages; no secret, number or message text."""
     data = entry.runtime_data
     endpoints = data.coordinator.data.values()
-    # Some providers address a SIM by its phone number: such an id is as private as the
-    # number. Anything else a message was sent to (an ad-hoc recipient) may be a number too.
-    shown_ids = {e.id for e in endpoints if e.msisdn is None or normalize_msisdn(e.id) != e.msisdn}
+    # Some providers address a SIM by its phone number or ICCID: such an id is as private as
+    # that identifier. Anything else a message was sent to (an ad-hoc recipient) may be a
+    # number too.
+    shown_ids = {
+        e.id
+        for e in endpoints
+        if e.id not in (e.iccid, e.imsi, e.imei)
+        and (e.msisdn is None or normalize_msisdn(e.id) != e.msisdn)
+    }
     return async_redact_data(
         {
             "entry": {

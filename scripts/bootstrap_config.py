@@ -26,6 +26,7 @@ import asyncio
 import logging
 import re
 import secrets
+import shutil
 import sys
 from pathlib import Path
 from types import MappingProxyType
@@ -220,6 +221,13 @@ def ensure_files(config_dir: Path) -> None:
         path = config_dir / name
         if not path.exists():
             path.write_text(content, encoding="utf-8")
+
+    # The blueprints, as an import from their URL would put them (copies: the blueprint
+    # loader does not descend into symlinked folders). Refreshed on every start.
+    blueprints = config_dir / "blueprints" / "automation" / DOMAIN
+    blueprints.mkdir(parents=True, exist_ok=True)
+    for source in sorted((REPO_ROOT / "blueprints" / "automation" / DOMAIN).glob("*.yaml")):
+        shutil.copyfile(source, blueprints / source.name)
 
     link = config_dir / "custom_components" / DOMAIN
     target = Path("..") / ".." / "custom_components" / DOMAIN

@@ -41,9 +41,9 @@ DEMO_ESEYE_SIMS = (
     ("447700900003", "echo"),
 )
 ONENCE_USERNAME = "demo-api-user"
-ONENCE_PASSWORD = "demo-api-secret"  # noqa: S105 - the documented demo credential
+ONENCE_PASSWORD = "demo-api-secret"
 SUPERSIM_ACCOUNT_SID = "AC" + "de" * 16
-SUPERSIM_AUTH_TOKEN = "demo-auth-token-" + "0" * 16  # noqa: S105 - the documented demo credential
+SUPERSIM_AUTH_TOKEN = "demo-auth-token-" + "0" * 16
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

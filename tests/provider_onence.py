@@ -16,7 +16,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.iot_sms.const import CONF_BASE_URL, CONF_PROVIDER, DOMAIN, PROVIDER_1NCE
 from tests.conftest import WEBHOOK_ID
-from tests.provider_fixtures import Provider
+from tests.provider_base import Provider
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant

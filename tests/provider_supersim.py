@@ -22,7 +22,7 @@ from custom_components.iot_sms.const import (
     DOMAIN,
 )
 from tests.conftest import WEBHOOK_ID
-from tests.provider_fixtures import Provider
+from tests.provider_base import Provider
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant

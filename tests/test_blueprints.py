@@ -32,8 +32,8 @@ from custom_components.iot_sms.const import DOMAIN
 from simulator.emnify import DEFAULT_VALIDITY as EMNIFY_DEFAULT_VALIDITY
 from simulator.emnify import EmnifySimulator, SimSms
 from tests.helpers import device_id, send_sms
+from tests.provider_base import Provider
 from tests.provider_fixtures import *  # noqa: F403  (the provider fixture)
-from tests.provider_fixtures import Provider
 
 SOURCE = Path(__file__).parent.parent / "blueprints" / "automation" / "iot_sms"
 RESEND = "resend_until_delivered.yaml"

@@ -33,8 +33,9 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 
 from simulator.eseye import EseyeSimulator
 from tests.conftest import WEBHOOK_ID
+from tests.provider_base import Provider
 from tests.provider_fixtures import *  # noqa: F403  (fixtures: provider, setup_eseye)
-from tests.provider_fixtures import ESEYE_SIMS, Provider
+from tests.provider_fixtures import ESEYE_SIMS
 from tests.test_tracker import Clock
 
 DELIVERY = "iot_sms_delivery_status"

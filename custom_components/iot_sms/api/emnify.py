@@ -20,14 +20,15 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Any, Final
 
 import aiohttp
 import jwt
 
 from . import bounded_json, encoding
+from .bearer import Grant, TokenCache, with_token
 from .errors import (
     AuthError,
     ConnectionFailed,
@@ -40,6 +41,7 @@ from .errors import (
     RateLimited,
     SignatureError,
 )
+from .http_errors import ErrorTexts, error_kind, status_text
 from .models import (
     AccountInfo,
     CallbackItem,
@@ -50,17 +52,25 @@ from .models import (
     IncomingHint,
     IncomingMessage,
     MessagePart,
-    MultipartInfo,
     OutgoingMessage,
     SendOptions,
     ServiceProfile,
     SmsStatus,
 )
 from .ratelimit import SlidingWindowLimiter
+from .sms_objects import (
+    COMMON_STATUSES,
+    callback_objects,
+    coded_status,
+    data_coding,
+    location_id,
+    multipart,
+)
+from .transport import USER_AGENT, Peer, Response, exchange
+from .values import as_id, as_int, as_str, header, json_object, parse_date, utc
 
 DEFAULT_BASE_URL: Final = "https://cdn.emnify.net"
 DEFAULT_SOURCE_ADDRESS: Final = "12345"
-USER_AGENT: Final = "HomeAssistant-iot_sms"
 # `purpose` of the api_callback and api_secret this integration creates.
 PURPOSE: Final = "Home Assistant iot_sms"
 PER_PAGE: Final = 1000
@@ -80,50 +90,14 @@ REQUEST_LIMIT: Final = (1800, 300.0)
 AUTH_LIMIT: Final = (90, 300.0)
 # How far emnify's clock may be behind ours when an ambiguous send is looked up.
 SEND_CLOCK_SKEW: Final = timedelta(minutes=2)
-DCS_GSM7: Final = 0
-DCS_UCS2: Final = 8
 
 STATUS_MAP: Final[dict[int, SmsStatus]] = {
     1: SmsStatus.QUEUED,  # DELIVERY ATTEMPT PENDING
     2: SmsStatus.SENT,  # IN PROGRESS
-    3: SmsStatus.BUFFERED,
-    4: SmsStatus.DELIVERED,
-    5: SmsStatus.FAILED,
-    6: SmsStatus.EXPIRED,
-    7: SmsStatus.CANCELED,
+    **COMMON_STATUSES,
 }
-
-_HTTP_UNAUTHORIZED: Final = 401
-_HTTP_FORBIDDEN: Final = 403
-_HTTP_NOT_FOUND: Final = 404
-_HTTP_TOO_MANY: Final = 429
-_HTTP_SERVER_ERROR: Final = 500
-_HTTP_CLIENT_ERROR: Final = 400
-_HTTP_OK_MAX: Final = 299
-_HTTP_OK_MIN: Final = 200
-
-
-@dataclass(frozen=True, slots=True)
-class _Response:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise ConnectionFailed(
-                f"emnify answered HTTP {self.status} with a body that is not JSON"
-            ) from err
-
-
-class _NotSent(ConnectionFailed):
-    """The connection could not be opened: the request provably did not reach emnify."""
-
-
-class _ReadBroken(ConnectionFailed):
-    """A read (GET) failed in transit; reads are safe to repeat."""
+_PEER: Final = Peer("emnify")
+_ERROR_TEXTS: Final = ErrorTexts.naming("emnify")
 
 
 class EmnifyClient:
@@ -155,56 +129,34 @@ class EmnifyClient:
         self._timeout = aiohttp.ClientTimeout(total=request_timeout, connect=request_timeout / 2)
         self._backoff = tuple(backoff)
         self._clock = clock
-        self._jwt: str | None = None
-        self._renew_at = 0.0
         self._claims: dict[str, Any] = {}
-        self._auth_lock = asyncio.Lock()
+        self._tokens = TokenCache(self._authenticate, margin=RENEW_MARGIN, clock=clock)
         self.limiter = SlidingWindowLimiter(*REQUEST_LIMIT)
         self._auth_limiter = SlidingWindowLimiter(*AUTH_LIMIT)
 
     # ------------------------------------------------------------------ auth
 
-    async def _token(self) -> str:
-        """Return a valid JWT, authenticating once for all concurrent callers."""
-        if self._jwt is not None and self._clock() < self._renew_at:
-            return self._jwt
-        async with self._auth_lock:
-            if self._jwt is None or self._clock() >= self._renew_at:
-                return await self._authenticate()
-            return self._jwt
-
-    async def _renew(self, stale: str) -> None:
-        """Replace a JWT the API rejected, unless another caller already did."""
-        async with self._auth_lock:
-            if self._jwt == stale:
-                self._jwt = None
-                await self._authenticate()
-
-    async def _authenticate(self) -> str:
-        url = f"{self._base_url}/api/v1/authenticate"
-        try:
-            async with (
-                self._auth_limiter.slot(),
-                self.limiter.slot(),
-                self._session.post(
-                    url,
-                    json={"application_token": self._app_token},
-                    headers={"User-Agent": USER_AGENT},
-                    timeout=self._timeout,
-                ) as resp,
-            ):
-                status, body = resp.status, await resp.read()
-        except TimeoutError as err:
-            raise ConnectionFailed("emnify did not answer the authentication in time") from err
-        except aiohttp.ClientError as err:
-            raise ConnectionFailed(f"cannot reach emnify: {err}") from err
-        if status == _HTTP_UNAUTHORIZED:
+    async def _authenticate(self) -> Grant:
+        """Exchange the application token for a JWT (its claims name the organisation)."""
+        response = await exchange(
+            self._session,
+            "POST",
+            f"{self._base_url}/api/v1/authenticate",
+            peer=_PEER,
+            timeouts=self._timeout,
+            slots=(self._auth_limiter.slot(), self.limiter.slot()),
+            subject="the authentication",
+            json_body={"application_token": self._app_token},
+            headers={"User-Agent": USER_AGENT},
+        )
+        status, body = response.status, response.body
+        if status == HTTPStatus.UNAUTHORIZED:
             raise AuthError("emnify rejected the application token")
-        if status == _HTTP_TOO_MANY:
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
             raise RateLimited(
                 _error_text(status, body, "too many authentication attempts, wait 5 minutes")
             )
-        if not _HTTP_OK_MIN <= status <= _HTTP_OK_MAX:
+        if not response.ok:
             raise _error_for(status, body)
         try:
             data = json.loads(body)
@@ -213,13 +165,10 @@ class EmnifyClient:
             claims = jwt.decode(token, options={"verify_signature": False})
         except (UnicodeDecodeError, ValueError, KeyError, TypeError, jwt.InvalidTokenError) as err:
             raise ConnectionFailed("emnify answered the authentication without a token") from err
-        now = self._clock()
         exp = claims.get("exp")
-        lifetime = float(exp) - now if isinstance(exp, int | float) else ASSUMED_LIFETIME
-        self._renew_at = now + max(0.0, lifetime - RENEW_MARGIN, lifetime / 2)
-        self._jwt = token
+        lifetime = float(exp) - self._clock() if isinstance(exp, int | float) else ASSUMED_LIFETIME
         self._claims = claims
-        return token
+        return Grant(token, lifetime)
 
     # ------------------------------------------------------------------ transport
 
@@ -231,84 +180,44 @@ class EmnifyClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         send: bool = False,
-    ) -> _Response:
+    ) -> Response:
         """Send one API call with auth, back-off and the retry rules of the module doc.
 
         Returns any 2xx response; raises a typed error for everything else.
         """
-        renewed = reconnected = False
-        attempt = 0
-        while True:
-            token = await self._token()
-            try:
-                response = await self._send_once(method, path, token, params, json_body, send)
-            except (_NotSent, _ReadBroken):
-                # Nothing was sent, or a read broke: one more try is harmless.
-                if reconnected:
-                    raise
-                reconnected = True
-                continue
-            if response.status == _HTTP_UNAUTHORIZED and not renewed:
-                renewed = True
-                await self._renew(token)
-                continue
-            if response.status == _HTTP_TOO_MANY and attempt < len(self._backoff):
-                await asyncio.sleep(self._backoff[attempt])
-                attempt += 1
-                continue
-            if send and response.status >= _HTTP_SERVER_ERROR:
-                raise DeliveryUnknown(
-                    _error_text(
-                        response.status,
-                        response.body,
-                        "emnify failed while sending; the SMS may have been sent",
-                    )
-                )
-            if not _HTTP_OK_MIN <= response.status <= _HTTP_OK_MAX:
-                raise _error_for(response.status, response.body)
-            return response
+        backoff = iter(self._backoff)  # one back-off schedule per call, renewals included
 
-    async def _send_once(
-        self,
-        method: str,
-        path: str,
-        token: str,
-        params: Mapping[str, str] | None,
-        json_body: Any,
-        send: bool,
-    ) -> _Response:
-        """One HTTP exchange; transport failures become typed errors (see the module doc)."""
-        try:
-            async with (
-                self.limiter.slot(),
-                self._session.request(
+        async def attempt(token: str) -> Response:
+            while True:
+                response = await exchange(
+                    self._session,
                     method,
                     f"{self._base_url}{path}",
+                    peer=_PEER,
+                    timeouts=self._timeout,
+                    slots=(self.limiter.slot(),),
+                    send=send,
                     params=params,
-                    json=json_body,
+                    json_body=json_body,
                     headers={"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT},
-                    timeout=self._timeout,
-                ) as resp,
-            ):
-                return _Response(resp.status, resp.headers, await resp.read())
-        except aiohttp.ClientConnectorError as err:
-            raise _NotSent(f"cannot reach emnify: {err}") from err
-        except aiohttp.ConnectionTimeoutError as err:
-            raise ConnectionFailed("emnify did not accept the connection in time") from err
-        except TimeoutError as err:
-            if send:
-                raise DeliveryUnknown(
-                    "emnify did not answer in time; the SMS may have been sent"
-                ) from err
-            raise ConnectionFailed("emnify did not answer in time") from err
-        except aiohttp.ClientError as err:
-            if send:
-                raise DeliveryUnknown(
-                    f"the connection to emnify broke; the SMS may have been sent ({err})"
-                ) from err
-            if method == "GET":
-                raise _ReadBroken(f"the connection to emnify broke: {err}") from err
-            raise ConnectionFailed(f"the connection to emnify broke: {err}") from err
+                )
+                too_many = response.status == HTTPStatus.TOO_MANY_REQUESTS
+                if not too_many or (delay := next(backoff, None)) is None:
+                    return response
+                await asyncio.sleep(delay)
+
+        response = await with_token(self._tokens, attempt)
+        if send and response.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            raise DeliveryUnknown(
+                _error_text(
+                    response.status,
+                    response.body,
+                    "emnify failed while sending; the SMS may have been sent",
+                )
+            )
+        if not response.ok:
+            raise _error_for(response.status, response.body)
+        return response
 
     async def _get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return (await self._request("GET", path, params=params)).json()
@@ -337,7 +246,7 @@ class EmnifyClient:
             if not isinstance(items, list):
                 raise ConnectionFailed("emnify answered the endpoint list with no list")
             result.extend(ep for item in items if (ep := _parse_endpoint(item)) is not None)
-            total_pages = _as_int(response.headers.get("X-Total-Pages")) or 1
+            total_pages = as_int(response.headers.get("X-Total-Pages")) or 1
             if page >= min(total_pages, MAX_PAGES):
                 return result
             page += 1
@@ -360,10 +269,8 @@ class EmnifyClient:
         body: dict[str, Any] = {"payload": part.text}
         if part.udh:
             body["udh"] = part.udh
-        if part.encoding == "ucs2":
-            body["dcs"] = DCS_UCS2
-        elif part.udh:
-            body["dcs"] = DCS_GSM7
+        if (dcs := data_coding(part)) is not None:
+            body["dcs"] = dcs
         sender = options.sender or self._source_address
         if sender:
             body["source_address"] = sender
@@ -374,17 +281,12 @@ class EmnifyClient:
         response = await self._request(
             "POST", f"/api/v1/endpoint/{endpoint_id}/sms", json_body=body, send=True
         )
-        location = response.headers.get("Location", "")
-        sms_id = location.rstrip("/").rsplit("/", 1)[-1]
-        if sms_id.isdigit():
+        sms_id = location_id(response.headers)
+        if sms_id is not None:
             return sms_id
-        if response.body.strip():
-            try:
-                data = json.loads(response.body)
-            except (UnicodeDecodeError, ValueError):
-                data = None
-            if isinstance(data, dict) and _as_int(data.get("id")) is not None:
-                return str(data["id"])
+        data = json_object(response.body)
+        if data is not None and as_int(data.get("id")) is not None:
+            return str(data["id"])
         raise DeliveryUnknown("emnify accepted the SMS but did not return its id")
 
     async def async_find_sent(
@@ -404,7 +306,7 @@ class EmnifyClient:
             raise ConnectionFailed("emnify answered the SMS list with no list")
         earliest = sent_after - SEND_CLOCK_SKEW
         for item in items:
-            if not isinstance(item, dict) or (ident := _as_id(item.get("id"))) is None:
+            if not isinstance(item, dict) or (ident := as_id(item.get("id"))) is None:
                 continue
             sms_type = item.get("sms_type")
             if ident in known or (isinstance(sms_type, dict) and sms_type.get("id") == MO_TYPE):
@@ -466,16 +368,9 @@ class EmnifyClient:
         """Verify (if a secret is set) and parse an MO POST or a DLR PATCH (or a bulk array)."""
         if self._callback_secret:
             _verify_signature(request.headers, self._callback_secret.encode(), self._clock())
-        try:
-            data = bounded_json.loads(request.body)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise InvalidCallback("the callback body is not JSON") from err
-        objects = data if isinstance(data, list) else [data]
-        if not all(isinstance(obj, dict) for obj in objects):
-            raise InvalidCallback("the callback body is not a JSON object")
         method = request.method.upper()
         items: list[CallbackItem] = []
-        for obj in objects:
+        for obj in callback_objects(request.body):
             is_dlr = method == "PATCH" or (
                 method != "POST" and "payload" not in obj and "status" in obj
             )
@@ -499,11 +394,11 @@ class EmnifyClient:
         callback_url = callback_id = secret_id = None
         if isinstance(callback, dict):
             callback_url = _as_str(callback.get("url"))
-            callback_id = _as_id(callback.get("id"))
+            callback_id = as_id(callback.get("id"))
         if isinstance(secret, dict):
-            secret_id = _as_id(secret.get("id"))
+            secret_id = as_id(secret.get("id"))
         return ServiceProfile(
-            id=_as_id(data.get("id")) or str(profile_id),
+            id=as_id(data.get("id")) or str(profile_id),
             name=_as_str(data.get("name")) or fallback_name,
             callback_url=callback_url,
             callback_id=callback_id,
@@ -519,13 +414,13 @@ class EmnifyClient:
             response = await self._request(
                 "POST", "/api/v1/api_callback", json_body={"url": url, "purpose": PURPOSE}
             )
-            callback_id = _location_id(response) or await self._find_callback(url)
+            callback_id = location_id(response.headers) or await self._find_callback(url)
             if callback_id is None:
                 raise ConnectionFailed("emnify created the callback but did not return its id")
         response = await self._request(
             "POST", "/api/v1/api_secret", json_body={"purpose": PURPOSE, "secret": secret}
         )
-        secret_id = _location_id(response)
+        secret_id = location_id(response.headers)
         if secret_id is None:
             raise ConnectionFailed("emnify created the signing secret but did not return its id")
         await self._request(
@@ -544,72 +439,26 @@ class EmnifyClient:
         if isinstance(items, list):
             for item in items:
                 if isinstance(item, dict) and item.get("url") == url:
-                    return _as_id(item.get("id"))
+                    return as_id(item.get("id"))
         return None
 
 
 # ---------------------------------------------------------------------- parsing helpers
 
 
-def _as_int(value: Any) -> int | None:
-    """An int from an int or a decimal string (emnify serialises numbers both ways)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    return None
-
-
-def _as_id(value: Any) -> str | None:
-    number = _as_int(value)
-    if number is not None:
-        return str(number)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
-
-
 def _as_str(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def parse_date(value: Any) -> datetime | None:
-    """Parse any emnify date ("…T01:45:24.000+0000", "…Z", "2021-10-29 07:13:34"); UTC if naive.
-
-    Anything else (null, {}, garbage) gives None.
-    """
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    # emnify's strings are kept exactly as sent, spaces and all.
+    return as_str(value, strip=False)
 
 
 def _format_date(value: datetime) -> str:
     """Format like emnify's own dates: 2022-08-05T01:45:24.000+0000 (naive = UTC)."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
 
 
 def _status(value: Any) -> tuple[SmsStatus | None, str]:
     """Map an emnify status ({id, description|status} or a bare id) to (status, raw text)."""
-    if isinstance(value, dict):
-        status_id = _as_int(value.get("id"))
-        raw = value.get("status") or value.get("description")
-    else:
-        status_id = _as_int(value)
-        raw = None
+    status_id, raw = coded_status(value, ("status", "description"))
     mapped = STATUS_MAP.get(status_id) if status_id is not None else None
     if not isinstance(raw, str) or not raw:
         raw = str(status_id) if status_id is not None else "unknown"
@@ -618,13 +467,13 @@ def _status(value: Any) -> tuple[SmsStatus | None, str]:
 
 def _endpoint_ref(data: Mapping[str, Any]) -> str | None:
     endpoint = data.get("endpoint")
-    if isinstance(endpoint, dict) and (ident := _as_id(endpoint.get("id"))) is not None:
+    if isinstance(endpoint, dict) and (ident := as_id(endpoint.get("id"))) is not None:
         return ident
-    return _as_id(data.get("endpoint_id"))
+    return as_id(data.get("endpoint_id"))
 
 
 def _parse_endpoint(item: Any) -> Endpoint | None:
-    if not isinstance(item, dict) or (ident := _as_id(item.get("id"))) is None:
+    if not isinstance(item, dict) or (ident := as_id(item.get("id"))) is None:
         return None
     sim = item.get("sim")
     sim = sim if isinstance(sim, dict) else {}  # absent, or null, without a SIM
@@ -642,14 +491,14 @@ def _parse_endpoint(item: Any) -> Endpoint | None:
         imsi=_as_str(sim.get("imsi")),
         imei=_as_str(item.get("imei")),
         tags=tag_list,
-        service_profile_id=_as_id(profile.get("id")),
+        service_profile_id=as_id(profile.get("id")),
         service_profile_name=_as_str(profile.get("name")),
     )
 
 
 def parse_sms(item: Any) -> OutgoingMessage | None:
     """Parse one SMS object from GET …/sms or …/sms/{id}; None if it has no id."""
-    if not isinstance(item, dict) or (ident := _as_id(item.get("id"))) is None:
+    if not isinstance(item, dict) or (ident := as_id(item.get("id"))) is None:
         return None
     status, raw = _status(item.get("status"))
     return OutgoingMessage(
@@ -665,7 +514,7 @@ def parse_sms(item: Any) -> OutgoingMessage | None:
 
 def parse_delivery_report(obj: Mapping[str, Any]) -> DeliveryReport:
     """Parse a DLR PATCH body; raise InvalidCallback if it has no id or status."""
-    ident = _as_id(obj.get("id"))
+    ident = as_id(obj.get("id"))
     if ident is None:
         raise InvalidCallback("the delivery report has no SMS id")
     if not isinstance(obj.get("status"), dict | int | str):
@@ -678,7 +527,7 @@ def parse_delivery_report(obj: Mapping[str, Any]) -> DeliveryReport:
 
 def parse_incoming(obj: Mapping[str, Any]) -> IncomingMessage:
     """Parse an MO POST body; raise InvalidCallback if required fields are missing."""
-    ident = _as_id(obj.get("id"))
+    ident = as_id(obj.get("id"))
     payload = obj.get("payload")
     sender = _as_str(obj.get("source_address"))
     if ident is None:
@@ -687,14 +536,6 @@ def parse_incoming(obj: Mapping[str, Any]) -> IncomingMessage:
         raise InvalidCallback("the incoming SMS has no text payload")
     if sender is None:
         raise InvalidCallback("the incoming SMS has no sender")
-    multipart = None
-    info = obj.get("multi_part_info")
-    if isinstance(info, dict) and (_as_int(info.get("total")) or 1) > 1:
-        number, total = _as_int(info.get("partno")), _as_int(info.get("total"))
-        reference = _as_id(info.get("identifier"))
-        if number is None or total is None or reference is None or not 1 <= number <= total:
-            raise InvalidCallback("the incoming SMS has invalid multi-part information")
-        multipart = MultipartInfo(reference=reference, number=number, total=total)
     return IncomingMessage(
         message_id=ident,
         sender=sender,
@@ -702,7 +543,7 @@ def parse_incoming(obj: Mapping[str, Any]) -> IncomingMessage:
         received_at=parse_date(obj.get("submit_date")) or datetime.now(UTC),
         recipient=_as_str(obj.get("dest_address")),
         endpoint_id=_endpoint_ref(obj),
-        multipart=multipart,
+        multipart=multipart(obj.get("multi_part_info")),
     )
 
 
@@ -718,12 +559,10 @@ def _verify_signature(headers: Mapping[str, str], secret: bytes, now: float) -> 
     accepted (never "none"), the signature is compared in constant time, and exp/nbf are
     honoured when present; emnify documents no other claims.
     """
-    header = headers.get("Authorization") or next(
-        (v for k, v in headers.items() if k.lower() == "authorization"), None
-    )
-    if header is None:
+    authorization = header(headers, "Authorization")
+    if authorization is None:
         raise SignatureError("the callback is not signed")
-    scheme, _, token = header.strip().partition(" ")
+    scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise SignatureError("the callback has no bearer token")
     try:
@@ -746,18 +585,10 @@ def _verify_signature(headers: Mapping[str, str], secret: bytes, now: float) -> 
         raise SignatureError("the callback token is not valid yet")
 
 
-def _location_id(response: _Response) -> str | None:
-    ident = response.headers.get("Location", "").rstrip("/").rsplit("/", 1)[-1]
-    return ident if ident.isdigit() else None
-
-
 def _error_details(body: bytes) -> tuple[str | None, str | None]:
     """(message, error_token) of an emnify error body, including nested errors[]."""
-    try:
-        data = json.loads(body) if body.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        return None, None
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return None, None
     message = data.get("message") if isinstance(data.get("message"), str) else None
     token = data.get("error_token") if isinstance(data.get("error_token"), str) else None
@@ -773,20 +604,10 @@ def _error_details(body: bytes) -> tuple[str | None, str | None]:
 
 def _error_text(status: int, body: bytes, default: str) -> str:
     message, token = _error_details(body)
-    detail = f"{token}, HTTP {status}" if token else f"HTTP {status}"
-    return f"{message or default} ({detail})"
+    return status_text(status, message, token, default)
 
 
 def _error_for(status: int, body: bytes) -> IotSmsError:
     """The typed error for a non-2xx answer (401 and 429 are handled by the caller)."""
-    if status in (_HTTP_UNAUTHORIZED, _HTTP_FORBIDDEN):
-        return AuthError(_error_text(status, body, "emnify refused access"))
-    if status == _HTTP_TOO_MANY:
-        return RateLimited(_error_text(status, body, "emnify rate limit reached"))
-    if status == _HTTP_NOT_FOUND:
-        return NotFound(_error_text(status, body, "not found"))
-    if status >= _HTTP_SERVER_ERROR:
-        return ConnectionFailed(_error_text(status, body, "emnify server error"))
-    if status >= _HTTP_CLIENT_ERROR:
-        return InvalidRequest(_error_text(status, body, "emnify rejected the request"))
-    return ConnectionFailed(_error_text(status, body, "unexpected answer from emnify"))
+    kind, default = error_kind(status, _ERROR_TEXTS)
+    return kind(_error_text(status, body, default))

@@ -11,7 +11,6 @@ are parsed tolerantly. Eseye keeps no message ids of its own: the client creates
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -19,6 +18,8 @@ import secrets
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Final, Literal
 from urllib.parse import quote, unquote_to_bytes
 
@@ -57,6 +58,8 @@ from .models import (
     SmsStatus,
 )
 from .numbers import normalize_msisdn
+from .transport import Peer, Response, exchange, repeat_after_429
+from .values import header, printable, utc
 
 # Separate SMS rather than concatenated ones, still up to 10 per text.
 _CAPABILITIES = Capabilities(lists_endpoints=False)
@@ -82,10 +85,8 @@ ERR_BAD_MESSAGE_ID: Final = 535
 ERR_NO_CREDIT: Final = 570
 ERR_CHARSET: Final = 580
 
-_HTTP_OK: Final = 200
-_HTTP_TOO_MANY: Final = 429
-_HTTP_SERVER_ERROR: Final = 500
-_RAW_LIMIT: Final = 200
+# A write (a send or a cancel) that got no answer may have been carried out all the same.
+_PEER: Final = Peer("Eseye", "the SMS may have been accepted")
 _MAX_RATE_LIMIT_DELAY: Final = 5.0
 # Sends whose outcome is unknown that are remembered for async_find_sent; only recent ones
 # are ever looked up (right after the send).
@@ -143,12 +144,6 @@ class EseyeReply:
 def map_status(raw: str) -> SmsStatus | None:
     """Map an Eseye status (status API, cancel API or receipt) to the contract's status."""
     return _STATUS_MAP.get(raw.strip().lower())
-
-
-def _truncate(text: str) -> str:
-    # The raw body ends up in an error a user reads: binary garbage would only garble it more.
-    text = "".join(char if char.isprintable() else "?" for char in text.strip())
-    return text if len(text) <= _RAW_LIMIT else f"{text[:_RAW_LIMIT]}…"
 
 
 def _error_from_text(text: str) -> EseyeReply | None:
@@ -371,59 +366,48 @@ class EseyeClient:
         DeliveryUnknown. A 429 is a refusal, not an outcome, so any request is retried once
         after it (Retry-After, capped).
         """
-        status, body, retry_after = await self._post(path, fields, write=write)
-        if status == _HTTP_TOO_MANY:
-            delay = retry_after or self.rate_limit_delay
-            await asyncio.sleep(min(delay, _MAX_RATE_LIMIT_DELAY))
-            status, body, _ = await self._post(path, fields, write=write)
-        return self._interpret(status, body, write=write)
+        response = await repeat_after_429(
+            partial(self._post, path, fields, write=write),
+            default=self.rate_limit_delay,
+            cap=_MAX_RATE_LIMIT_DELAY,
+        )
+        return self._interpret(response.status, _decode_text(response.body), write=write)
 
-    async def _post(
-        self, path: str, fields: Mapping[str, str], *, write: bool
-    ) -> tuple[int, str, float | None]:
+    async def _post(self, path: str, fields: Mapping[str, str], *, write: bool) -> Response:
         data = encode_form({"username": self._username, "password": self._password, **fields})
-        try:
-            async with self._session.post(
-                f"{self._base_url}{path}",
-                data=data.encode("ascii"),
-                headers={"Content-Type": "application/x-www-form-urlencoded"},
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                raw = await resp.read()
-                retry_after = resp.headers.get("Retry-After")
-                return resp.status, _decode_text(raw), _seconds(retry_after)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
-            # Never connected: nothing reached Eseye, so even a send is safe to report.
-            raise ConnectionFailed(f"cannot connect to Eseye: {err}") from err
-        except (TimeoutError, aiohttp.ClientError) as err:
-            if write:
-                raise DeliveryUnknown(
-                    f"the SMS may have reached Eseye, but no answer came back: {err!r}"
-                ) from err
-            raise ConnectionFailed(f"Eseye did not answer: {err!r}") from err
+        return await exchange(
+            self._session,
+            "POST",
+            f"{self._base_url}{path}",
+            peer=_PEER,
+            timeouts=self._timeout,
+            send=write,
+            data=data.encode("ascii"),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            allow_redirects=False,
+        )
 
     def _interpret(self, status: int, body: str, *, write: bool) -> EseyeReply:
         reply = parse_reply(body)
         if reply is not None and reply.kind == "error":
             raise error_for(reply)
-        if status >= _HTTP_SERVER_ERROR:
+        if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
             if write:
                 raise DeliveryUnknown(
                     f"Eseye answered HTTP {status}; the SMS may have been accepted"
                 )
-            raise ConnectionFailed(f"Eseye answered HTTP {status}: {_truncate(body)}")
-        if status == _HTTP_TOO_MANY:
+            raise ConnectionFailed(f"Eseye answered HTTP {status}: {printable(body)}")
+        if status == HTTPStatus.TOO_MANY_REQUESTS:
             raise RateLimited("Eseye answered 429 Too Many Requests")
         if reply is None:
             # An answer nobody can read (a proxy's page, a body cut off) says nothing about the
             # request: after a write it may well have been carried out, so it is no refusal.
             if write:
                 raise DeliveryUnknown(
-                    f"unreadable answer from Eseye (HTTP {status}): {_truncate(body) or 'empty'}"
+                    f"unreadable answer from Eseye (HTTP {status}): {printable(body) or 'empty'}"
                 )
             raise ConnectionFailed(
-                f"unexpected answer from Eseye (HTTP {status}): {_truncate(body)}"
+                f"unexpected answer from Eseye (HTTP {status}): {printable(body)}"
             )
         return reply
 
@@ -436,11 +420,12 @@ class EseyeClient:
         other Eseye answer (usually 535, unknown message id) means the account works.
         """
         fields = {"message_id": secrets.token_hex(16)}
-        status, body, _ = await self._post(PATH_STATUS, fields, write=False)
-        reply = parse_reply(body) if status == _HTTP_OK else None
+        response = await self._post(PATH_STATUS, fields, write=False)
+        status, body = response.status, _decode_text(response.body)
+        reply = parse_reply(body) if status == HTTPStatus.OK else None
         if reply is None or reply.kind == "ok":  # a status request never answers OK!
             raise ConnectionFailed(
-                f"no Eseye SMS API answer at {self._base_url} (HTTP {status}): {_truncate(body)}"
+                f"no Eseye SMS API answer at {self._base_url} (HTTP {status}): {printable(body)}"
             )
         if reply.kind == "error" and reply.code in (ERR_AUTH, ERR_IP_NOT_ALLOWED):
             raise error_for(reply)
@@ -512,10 +497,7 @@ class EseyeClient:
         if options.sender:
             fields["source"] = options.sender
         if options.expires_at is not None:
-            expires = options.expires_at
-            if expires.tzinfo is None:
-                expires = expires.replace(tzinfo=UTC)
-            fields["expiry"] = expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+            fields["expiry"] = utc(options.expires_at).strftime("%Y-%m-%d %H:%M:%S")
         for key, value in options.extra.items():
             if key in _EXTRA_FIELDS and value:
                 fields[key] = value
@@ -632,8 +614,7 @@ class EseyeClient:
         if request.method.upper() not in ("GET", "POST", "PUT"):
             raise InvalidCallback(f"unexpected method {request.method}")
         content_type = (
-            request.content_type
-            or next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
+            request.content_type or header(request.headers, "Content-Type") or ""
         ).lower()
         fields = {str(k).strip().lower(): str(v) for k, v in request.query.items()}
         fields.update((k.lower(), v) for k, v in _body_fields(request.body, content_type).items())
@@ -681,13 +662,3 @@ class EseyeClient:
             recipient=destination or None,
             endpoint_id=normalize_msisdn(source),
         )
-
-
-def _seconds(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None

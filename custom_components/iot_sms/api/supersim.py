@@ -27,7 +27,6 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import re
 import time
@@ -35,7 +34,7 @@ from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Seque
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any, Final, Literal, Protocol
 from urllib.parse import parse_qs, parse_qsl, quote, urlsplit, urlunsplit
 
@@ -43,6 +42,7 @@ import aiohttp
 from yarl import URL
 
 from . import bounded_json
+from .bearer import Grant, TokenCache
 from .encoding import GSM7_BASIC
 from .errors import (
     AuthError,
@@ -55,9 +55,9 @@ from .errors import (
     MessageTooLong,
     NotCancellable,
     NotFound,
-    RateLimited,
     SignatureError,
 )
+from .http_errors import ErrorTexts, error_kind
 from .models import (
     AccountInfo,
     CallbackItem,
@@ -73,11 +73,12 @@ from .models import (
     ServiceProfile,
     SmsStatus,
 )
+from .transport import USER_AGENT, Peer, Response, exchange, retry_delay
+from .values import as_float, header, json_object, parse_date, printable
 
 _LOGGER = logging.getLogger(__name__)
 
 PROVIDER: Final = "supersim"
-USER_AGENT: Final = "HomeAssistant-iot_sms"
 MAX_PAYLOAD: Final = 160
 # Characters that are one byte whichever way the payload travels (ASCII in the form body,
 # GSM-7 on the air): the intersection of printable ASCII and the GSM 03.38 basic alphabet.
@@ -103,7 +104,6 @@ ASSUMED_TOKEN_LIFETIME: Final = 3600.0
 DEFAULT_RETRY_AFTER: Final = 1.0
 MAX_RETRY_AFTER: Final = 10.0
 MAX_CALLBACK_FIELDS: Final = 200
-_ERROR_TEXT_LIMIT: Final = 200
 
 SMS_COMMAND_SID_RE: Final = re.compile(r"HC[0-9a-fA-F]{32}")
 SIM_SID_RE: Final = re.compile(r"HS[0-9a-fA-F]{32}")
@@ -140,33 +140,15 @@ _CAPABILITIES: Final = Capabilities(
     statuses=frozenset({SmsStatus.QUEUED, SmsStatus.SENT, SmsStatus.DELIVERED, SmsStatus.FAILED}),
 )
 
-_HTTP_UNAUTHORIZED: Final = 401
-_HTTP_FORBIDDEN: Final = 403
-_HTTP_NOT_FOUND: Final = 404
-_HTTP_TOO_MANY: Final = 429
-_HTTP_CLIENT_ERROR: Final = 400
-_HTTP_SERVER_ERROR: Final = 500
-_HTTP_OK_MIN: Final = 200
-_HTTP_OK_MAX: Final = 299
-
-
-@dataclass(frozen=True, slots=True)
-class _Response:
-    status: int
-    headers: Mapping[str, str]
-    body: bytes
-
-    @property
-    def ok(self) -> bool:
-        return _HTTP_OK_MIN <= self.status <= _HTTP_OK_MAX
-
-    def json(self, vendor: str) -> Any:
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, ValueError) as err:
-            raise ConnectionFailed(
-                f"{vendor} answered HTTP {self.status} with a body that is not JSON"
-            ) from err
+# The vendor's name comes first in every error text ("Twilio: not found (HTTP 404)").
+_ERROR_TEXTS: Final = ErrorTexts(
+    refused="access refused",
+    rate_limited="too many requests",
+    not_found="not found",
+    server_error="server error",
+    rejected="request rejected",
+    unexpected="unexpected answer",
+)
 
 
 class _TooManyPages(ConnectionFailed):
@@ -235,67 +217,50 @@ class _ClientCredentials:
         self._token_url = token_url
         self._client_secret = client_secret
         self._timeout = timeout
-        self._clock = clock
-        self._token: str | None = None
-        self._renew_at = 0.0
-        self._lock = asyncio.Lock()
-
-    def _valid(self) -> str | None:
-        return self._token if self._token is not None and self._clock() < self._renew_at else None
+        self._tokens = TokenCache(self._fetch, margin=TOKEN_RENEW_MARGIN, clock=clock)
 
     async def authorization(self) -> str:
-        token = self._valid()
-        if token is None:
-            async with self._lock:
-                # Concurrent callers wait for the one request already under way.
-                token = self._valid() or await self._fetch()
-        return f"Bearer {token}"
+        return f"Bearer {await self._tokens.get()}"
 
     async def renew(self, rejected: str) -> bool:
-        async with self._lock:
-            if self._token is not None and rejected == f"Bearer {self._token}":
-                self._token = None
+        await self._tokens.forget(rejected.removeprefix("Bearer "))
         return True
 
-    async def _fetch(self) -> str:
+    async def _fetch(self) -> Grant:
         form = {
             "grant_type": "client_credentials",
             "client_id": self.identity,
             "client_secret": self._client_secret,
         }
-        try:
-            async with self._session.post(
-                self._token_url,
-                data=form,
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                response = _Response(resp.status, resp.headers, await resp.read())
-        except TimeoutError as err:
-            raise ConnectionFailed("KORE did not answer the token request in time") from err
-        except aiohttp.ClientError as err:
-            raise ConnectionFailed(f"cannot reach KORE's token endpoint: {err}") from err
+        response = await exchange(
+            self._session,
+            "POST",
+            self._token_url,
+            peer=Peer(self.vendor),
+            timeouts=self._timeout,
+            subject="the token request",
+            data=form,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            allow_redirects=False,
+        )
         if not response.ok:
             raise _token_error(response)
-        data = response.json(self.vendor)
+        data = response.json()
         token = data.get("access_token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise ConnectionFailed("KORE answered the token request without an access token")
-        lifetime = _seconds(data.get("expires_in"))
+        lifetime = as_float(data.get("expires_in"))
         if lifetime is None or lifetime <= 0:
             lifetime = ASSUMED_TOKEN_LIFETIME
-        self._renew_at = self._clock() + max(lifetime - TOKEN_RENEW_MARGIN, lifetime / 2)
-        self._token = token
-        return token
+        return Grant(token, lifetime)
 
 
-def _token_error(response: _Response) -> IotSmsError:
+def _token_error(response: Response) -> IotSmsError:
     """The typed error of a refused token request (the secret is never part of it)."""
     text, code = _error_details(response.body)
     reason = _error_text("KORE", response.status, text, code, "the token request was refused")
-    if response.status in (_HTTP_UNAUTHORIZED, _HTTP_FORBIDDEN) or (
-        response.status == _HTTP_CLIENT_ERROR and code in _CREDENTIAL_ERRORS
+    if response.status in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN) or (
+        response.status == HTTPStatus.BAD_REQUEST and code in _CREDENTIAL_ERRORS
     ):
         return AuthError(f"KORE rejected the API client credentials: {reason}")
     return _error_for("KORE", response)
@@ -388,11 +353,7 @@ def _same(expected: str, presented: str) -> bool:
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:
-    value = headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == lowered), "")
-    return value
+    return header(headers, name) or ""
 
 
 def _port_variants(url: str) -> list[str]:
@@ -493,6 +454,7 @@ class SuperSimClient:
         self._base_url = base_url.rstrip("/")
         self._callback_url = callback_url
         self._timeout = _timeout(request_timeout)
+        self._peer = Peer(auth.vendor, "the SMS Command may have been created")
         self._max_retry_after = max_retry_after
         # No limit is documented: one request at a time per account, and 429s honoured.
         self._slot = asyncio.Lock()
@@ -576,7 +538,7 @@ class SuperSimClient:
         params: Mapping[str, str] | None = None,
         form: Mapping[str, str] | None = None,
         write: bool = False,
-    ) -> _Response:
+    ) -> Response:
         """One API call with auth renewal and the retry rules of the module doc.
 
         Returns any 2xx response; raises a typed error for everything else.
@@ -584,19 +546,38 @@ class SuperSimClient:
         renewed = retried = False
         while True:
             authorization = await self._auth.authorization()
-            response = await self._exchange(method, target, authorization, params, form, write)
+            response = await exchange(
+                self._session,
+                method,
+                target if isinstance(target, URL) else f"{self._base_url}{target}",
+                peer=self._peer,
+                timeouts=self._timeout,
+                slots=(self._slot,),
+                send=write,
+                params=params,
+                data=form,
+                headers={
+                    "Authorization": authorization,
+                    "Accept": "application/json",
+                    "User-Agent": USER_AGENT,
+                },
+                allow_redirects=False,
+            )
             if (
-                response.status == _HTTP_UNAUTHORIZED
+                response.status == HTTPStatus.UNAUTHORIZED
                 and not renewed
                 and await self._auth.renew(authorization)
             ):
                 renewed = True
                 continue
-            if response.status == _HTTP_TOO_MANY and not retried:
+            if response.status == HTTPStatus.TOO_MANY_REQUESTS and not retried:
                 retried = True
-                await asyncio.sleep(self._retry_delay(response.headers.get("Retry-After")))
+                retry_after = response.headers.get("Retry-After")
+                await asyncio.sleep(
+                    retry_delay(retry_after, DEFAULT_RETRY_AFTER, self._max_retry_after)
+                )
                 continue
-            if write and response.status >= _HTTP_SERVER_ERROR:
+            if write and response.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 text, code = _error_details(response.body)
                 raise DeliveryUnknown(
                     _error_text(
@@ -611,59 +592,8 @@ class SuperSimClient:
                 raise _error_for(self._auth.vendor, response)
             return response
 
-    async def _exchange(
-        self,
-        method: str,
-        target: str | URL,
-        authorization: str,
-        params: Mapping[str, str] | None,
-        form: Mapping[str, str] | None,
-        write: bool,
-    ) -> _Response:
-        """One HTTP exchange; transport failures become typed errors (see the module doc)."""
-        url = target if isinstance(target, URL) else f"{self._base_url}{target}"
-        vendor = self._auth.vendor
-        try:
-            async with (
-                self._slot,
-                self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=form,
-                    headers={
-                        "Authorization": authorization,
-                        "Accept": "application/json",
-                        "User-Agent": USER_AGENT,
-                    },
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                ) as resp,
-            ):
-                return _Response(resp.status, resp.headers, await resp.read())
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as err:
-            # Never connected: nothing reached the provider, so even a send is safe to report.
-            raise ConnectionFailed(f"cannot connect to {vendor}: {err}") from err
-        except TimeoutError as err:
-            if write:
-                raise DeliveryUnknown(
-                    f"{vendor} did not answer in time; the SMS Command may have been created"
-                ) from err
-            raise ConnectionFailed(f"{vendor} did not answer in time") from err
-        except aiohttp.ClientError as err:
-            if write:
-                raise DeliveryUnknown(
-                    f"the connection to {vendor} broke; the SMS Command may have been created "
-                    f"({err!r})"
-                ) from err
-            raise ConnectionFailed(f"the connection to {vendor} broke: {err!r}") from err
-
-    def _retry_delay(self, value: str | None) -> float:
-        delay = _retry_after(value)
-        return min(DEFAULT_RETRY_AFTER if delay is None else delay, self._max_retry_after)
-
     async def _get_json(self, target: str | URL, params: Mapping[str, str] | None = None) -> Any:
-        return (await self._request("GET", target, params=params)).json(self._auth.vendor)
+        return (await self._request("GET", target, params=params)).json()
 
     async def _get_object(self, target: str, what: str) -> dict[str, Any]:
         data = await self._get_json(target)
@@ -740,11 +670,8 @@ class SuperSimClient:
             form["CallbackUrl"] = self._callback_url
             form["CallbackMethod"] = "POST"
         response = await self._request("POST", "/v1/SmsCommands", form=form, write=True)
-        try:
-            data = json.loads(response.body)
-        except (UnicodeDecodeError, ValueError):
-            data = None
-        sid = _sid(data.get("sid"), SMS_COMMAND_SID_RE) if isinstance(data, dict) else None
+        data = json_object(response.body)
+        sid = _sid(data.get("sid"), SMS_COMMAND_SID_RE) if data is not None else None
         if sid is None:
             raise DeliveryUnknown(
                 f"{self._auth.vendor} accepted the SMS Command but did not return its SID"
@@ -781,7 +708,7 @@ class SuperSimClient:
                         or item.get("direction") not in (_TO_SIM, None)
                     ):
                         continue
-                    created = _parse_date(item.get("date_created"))
+                    created = parse_date(item.get("date_created"))
                     if created is None or created >= earliest:
                         candidates.append((created or sent_after, sid))
         # The oldest unknown match is the one closest after the send.
@@ -884,7 +811,7 @@ class SuperSimClient:
             message_id=sid,
             sender=sim_sid,
             text=payload,
-            received_at=_parse_date(data.get("date_created")) or datetime.now(UTC),
+            received_at=parse_date(data.get("date_created")) or datetime.now(UTC),
             endpoint_id=sim_sid,
         )
 
@@ -913,7 +840,7 @@ class SuperSimClient:
         )
         if url not in self._known_urls:
             self._known_urls.append(url)
-        profile = self._parse_fleet(response.json(self._auth.vendor))
+        profile = self._parse_fleet(response.json())
         if profile is None:
             raise ConnectionFailed(f"{self._auth.vendor} answered the Fleet update with no Fleet")
         return profile
@@ -964,47 +891,6 @@ def _sid(value: Any, pattern: re.Pattern[str]) -> str | None:
     return None
 
 
-def _parse_date(value: Any) -> datetime | None:
-    """An ISO 8601 date ("2015-07-30T20:00:00Z"); UTC if naive; None for anything else."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _seconds(value: Any) -> float | None:
-    """A number of seconds, given as a number or a numeric string (KORE's docs show both)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds or an HTTP date; None when absent or unreadable."""
-    if not value or not value.strip():
-        return None
-    seconds = _seconds(value)
-    if seconds is None:
-        try:
-            when = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return max(0.0, seconds)
-
-
 def _parse_sim(item: Mapping[str, Any]) -> Endpoint | None:
     sid = _sid(item.get("sid"), SIM_SID_RE)
     if sid is None:
@@ -1027,25 +913,22 @@ def parse_command(item: Any) -> OutgoingMessage | None:
     raw = item.get("status")
     raw = raw.strip() if isinstance(raw, str) and raw.strip() else "unknown"
     status = STATUS_MAP.get(raw.lower())
-    created = _parse_date(item.get("date_created"))
+    created = parse_date(item.get("date_created"))
     return OutgoingMessage(
         part_id=sid,
         status=status,
         raw_status=raw,
         endpoint_id=_sid(item.get("sim_sid"), SIM_SID_RE),
         submitted_at=created,
-        final_at=_parse_date(item.get("date_updated")) if status and status.final else None,
+        final_at=parse_date(item.get("date_updated")) if status and status.final else None,
         expires_at=created + ATTEMPT_WINDOW if created else None,
     )
 
 
 def _error_details(body: bytes) -> tuple[str | None, str | None]:
     """(text, code) of an error body: RFC 9457, Twilio's legacy shape, or an OAuth2 error."""
-    try:
-        data = json.loads(body) if body.strip() else None
-    except (UnicodeDecodeError, ValueError):
-        return None, None
-    if not isinstance(data, dict):
+    data = json_object(body)
+    if data is None:
         return None, None
     text = next(
         (
@@ -1067,25 +950,12 @@ def _error_details(body: bytes) -> tuple[str | None, str | None]:
 
 
 def _error_text(vendor: str, status: int, text: str | None, code: str | None, default: str) -> str:
-    shown = "".join(c if c.isprintable() else "?" for c in (text or default).strip())
-    if len(shown) > _ERROR_TEXT_LIMIT:
-        shown = f"{shown[:_ERROR_TEXT_LIMIT]}…"
     detail = f"code {code}, HTTP {status}" if code else f"HTTP {status}"
-    return f"{vendor}: {shown} ({detail})"
+    return f"{vendor}: {printable(text or default)} ({detail})"
 
 
-def _error_for(vendor: str, response: _Response) -> IotSmsError:
+def _error_for(vendor: str, response: Response) -> IotSmsError:
     """The typed error of a non-2xx answer (a 401 or 429 already retried once)."""
-    status = response.status
     text, code = _error_details(response.body)
-    if status in (_HTTP_UNAUTHORIZED, _HTTP_FORBIDDEN):
-        return AuthError(_error_text(vendor, status, text, code, "access refused"))
-    if status == _HTTP_NOT_FOUND:
-        return NotFound(_error_text(vendor, status, text, code, "not found"))
-    if status == _HTTP_TOO_MANY:
-        return RateLimited(_error_text(vendor, status, text, code, "too many requests"))
-    if status >= _HTTP_SERVER_ERROR:
-        return ConnectionFailed(_error_text(vendor, status, text, code, "server error"))
-    if status >= _HTTP_CLIENT_ERROR:
-        return InvalidRequest(_error_text(vendor, status, text, code, "request rejected"))
-    return ConnectionFailed(_error_text(vendor, status, text, code, "unexpected answer"))
+    kind, default = error_kind(response.status, _ERROR_TEXTS)
+    return kind(_error_text(vendor, response.status, text, code, default))

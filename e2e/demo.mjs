@@ -9,6 +9,20 @@ export const ESEYE = {
   username: "demo",
   password: "demo-password",
 };
+// The Super SIM (Twilio) simulator: one Fleet with the three SIMs of the emnify one, so a second
+// device named "Tracker" (echo) once its entry is added.
+const SUPERSIM_SID = "ACdededededededededededededededede";
+export const SUPERSIM = {
+  url: "http://127.0.0.1:8303",
+  accountSid: SUPERSIM_SID,
+  authToken: "demo-auth-token-0000000000000000",
+  fleet: "Demo fleet",
+  sims: 3, // Pump station, Remote gateway, Tracker: its devices
+  // The integration names a Super SIM entry after its Account SID (api/supersim.py), and sends
+  // one SMS of at most this many characters, unsplit.
+  title: `Super SIM (${SUPERSIM_SID})`,
+  maxChars: 160,
+};
 
 /** Parse `--name value` pairs into an object. */
 export function parseArgs(argv) {

@@ -67,7 +67,7 @@ try {
       failed = true;
       say(`FAILED: ${name}: ${err.message.split("\n").slice(0, 8).join("\n    ")}`);
       await page
-        .screenshot({ path: join(args.shots, "failure.png") })
+        .screenshot({ path: join(args.shots, "failure.png"), animations: "disabled" })
         .then(() => say(`  screenshot ${join(args.shots, "failure.png")}`))
         .catch(() => {});
       break;

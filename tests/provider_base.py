@@ -6,6 +6,7 @@ says how its simulator does each thing; the shared tests use only these methods.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -18,7 +19,7 @@ HOLD_DELAY = 60.0
 
 
 @dataclass
-class Provider:
+class Provider(ABC):
     """A loaded account of one provider and the hands that play the provider and the devices.
 
     One subclass per provider says how its simulator does each thing; tests use only these.
@@ -65,29 +66,29 @@ class Provider:
         """The device called `name` sends an SMS to the account."""
         await self.sim.send_mo(self.addresses[name], text)
 
+    @abstractmethod
     def msisdn(self, name: str) -> str:
         """The sender address of the device called `name`, as the provider reports it."""
-        raise NotImplementedError
 
+    @abstractmethod
     async def stranger_sends(self, text: str) -> str:
         """A SIM or number that is no device of this account sends an SMS; returns the sender."""
-        raise NotImplementedError
 
+    @abstractmethod
     def deliver(self, message_id: str) -> None:
         """The provider reports the SMS (part) with this id delivered."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fail(self, message_id: str) -> None:
         """The provider reports the SMS (part) with this id failed."""
-        raise NotImplementedError
 
+    @abstractmethod
     def reached(self, text: str) -> list[str]:
         """Ids of the SMS (parts) the provider accepted whose text starts with `text`, in order."""
-        raise NotImplementedError
 
+    @abstractmethod
     def is_canceled_at_provider(self, message_id: str) -> bool:
         """Whether the provider itself holds the SMS (part) as canceled."""
-        raise NotImplementedError
 
     async def wait_idle(self) -> None:
         await self.sim.wait_idle()

@@ -44,6 +44,9 @@ class Provider(ABC):
     splits_long_text: ClassVar[bool] = True
     cancels: ClassVar[bool] = True
     manufacturer: ClassVar[str]
+    # Part of the path of the provider's send request (and not of its status lookups' paths
+    # where they differ), for faults aimed at sends.
+    send_path: ClassVar[str]
 
     @property
     def pending_sensor(self) -> str:

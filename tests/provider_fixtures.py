@@ -48,6 +48,7 @@ EMNIFY_CANCELED = 7
 
 class EmnifyProvider(Provider):
     manufacturer = "emnify"
+    send_path = "/sms"
 
     def msisdn(self, name: str) -> str:
         return self.sim.endpoints[self.addresses[name]].msisdn
@@ -77,6 +78,7 @@ class EmnifyProvider(Provider):
 
 class EseyeProvider(Provider):
     manufacturer = "Eseye"
+    send_path = "/mtsmsapi/"
 
     def msisdn(self, name: str) -> str:
         return self.addresses[name]

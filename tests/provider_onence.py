@@ -41,6 +41,7 @@ MT = 1
 class OnenceProvider(Provider):
     """The 1NCE simulator: devices are SIMs keyed by ICCID, SMS by 1NCE's numeric id."""
 
+    send_path = "/sms"
     manufacturer = "1NCE"
 
     def msisdn(self, name: str) -> str:

@@ -47,6 +47,7 @@ class SuperSimProvider(Provider):
     statuses queued, sent, delivered and failed (failed also covers the 24-hour window).
     """
 
+    send_path = "/SmsCommands"
     manufacturer = "Super SIM"
     statuses = ("queued", "sent", "delivered", "failed")
     splits_long_text = False

@@ -187,6 +187,22 @@ async def test_diagnostics_hide_secrets_and_identifiers(
     assert "SECRET TEXT" not in text
 
 
+async def test_lost_answer_is_found_never_resent(
+    hass: HomeAssistant, provider: Provider, wait_for
+) -> None:
+    """The SMS reached the provider but its answer was lost: looked up, tracked, not resent."""
+    provider.hold()
+    provider.sim.faults.lose_answers = 1
+    provider.sim.faults.path_filter = provider.send_path
+    response = await _send(hass, provider.entry, "Pump station", "REBOOT")
+    [sent] = response["messages"]
+    assert sent["reconciled"] is True
+    assert provider.reached("REBOOT") == [sent["message_id"]]
+    assert _state(hass, provider.pending_sensor) == "1"
+    provider.deliver(sent["message_id"])
+    await wait_for(lambda: _state(hass, PUMP_STATUS) == "delivered")
+
+
 async def test_notify_is_delivered(hass: HomeAssistant, provider: Provider, wait_for) -> None:
     """notify.send_message reaches the device; status goes queued -> delivered, with events."""
     events = async_capture_events(hass, DELIVERY)

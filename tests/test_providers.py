@@ -161,6 +161,12 @@ async def test_devices_and_entities(hass: HomeAssistant, provider: Provider) -> 
             "sms_delivered",
             "sms_failed",
         }
+        for kind, expected in (
+            (DeviceAutomationType.ACTION, {"send_sms"}),
+            (DeviceAutomationType.CONDITION, {"last_status_is"}),
+        ):
+            found = await async_get_device_automations(hass, kind, [device.id])
+            assert {a["type"] for a in found[device.id] if a["domain"] == "iot_sms"} == expected
     assert hass.states.get(PUMP_STATUS).attributes["options"] == list(provider.statuses)
     assert _state(hass, provider.pending_sensor) == "0"
     assert entities.async_get(provider.pending_sensor).device_id == hub.id

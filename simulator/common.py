@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -221,3 +221,69 @@ async def send_callback(
     _LOGGER.debug("Callback %s %s answered %s", method, url, status)
     log.append(CallbackAttempt(method, url, status, body_text))
     return status
+
+
+class BackgroundWork:
+    """What a simulator does beside answering requests: state steps, callbacks and expiries.
+
+    `wait_idle` waits for the steps and callbacks, and for expiries due within its horizon;
+    `_timers` (loop timers keyed by the simulator) are only cancelled on close.
+    """
+
+    def _init_background(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._expiry_tasks: dict[asyncio.Task[Any], float] = {}
+        self._timers: dict[Any, asyncio.TimerHandle] = {}
+        self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _spawn_expiry(
+        self, coro: Coroutine[Any, Any, Any], delay: float, name: str | None = None
+    ) -> asyncio.Task[Any]:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(coro, name=name)
+        self._expiry_tasks[task] = loop.time() + delay
+        task.add_done_callback(lambda t: self._expiry_tasks.pop(t, None))
+        return task
+
+    async def wait_idle(self, expiry_horizon: float = 5.0) -> None:
+        """Wait for state steps and callbacks (and expiries due within `expiry_horizon` s)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            pending = {t for t in self._tasks if not t.done()}
+            pending |= {
+                t
+                for t, due in self._expiry_tasks.items()
+                if not t.done() and due - loop.time() <= expiry_horizon
+            }
+            if not pending:
+                return
+            await asyncio.wait(pending)
+
+    async def _close_background(self) -> None:
+        """Cancel every timer and task, close the callback session."""
+        self._closed = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = [*self._tasks, *self._expiry_tasks]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._expiry_tasks.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

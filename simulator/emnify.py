@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 import jwt
 from aiohttp import web
 
 from .common import (
+    BackgroundWork,
     CallbackAttempt,
     Faults,
     Handler,
@@ -168,7 +168,7 @@ class SimApiSecret:
     secret: str
 
 
-class EmnifySimulator:
+class EmnifySimulator(BackgroundWork):
     """In-process emnify API. See simulator/README.md for the control API."""
 
     def __init__(
@@ -211,11 +211,8 @@ class EmnifySimulator:
         self._next_sms_id = 19_649_276
         self._next_callback_id = 1
         self._next_secret_id = 1
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._init_background()
         self._sms_tasks: dict[int, asyncio.Task[Any]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
         # MO parts kept back by send_mo(hold=...): (endpoint id, callback body).
         self.held_mo: list[tuple[int, dict[str, Any]]] = []
         self.app = web.Application(
@@ -397,30 +394,10 @@ class EmnifySimulator:
             faults=self.faults,
         )
 
-    async def wait_idle(self) -> None:
-        """Wait until pending state-machine steps and callbacks have finished.
-
-        Buffered SMS waiting for their expiry date do not count as pending.
-        """
-        while pending := [task for task in self._tasks if not task.done()]:
-            await asyncio.gather(*pending, return_exceptions=True)
-
     async def close(self) -> None:
         """Cancel every timer and task, close the callback session."""
-        self._closed = True
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._close_background()
         self._sms_tasks.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # ------------------------------------------------------------------ internals
 
@@ -446,17 +423,6 @@ class EmnifySimulator:
     def _location(self, request: web.Request, path: str) -> str:
         base = self.base_url or str(request.url.origin())
         return f"{base.rstrip('/')}{path}"
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def _new_sms_id(self) -> int:
         ident = self._next_sms_id

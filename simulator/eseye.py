@@ -28,24 +28,29 @@ Realism notes (documented behaviour, plus the inferences the reference marks [IN
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
 import itertools
 import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import unquote_to_bytes, urlencode
 from xml.sax.saxutils import escape
 
-import aiohttp
 from aiohttp import web
 
-from .common import CallbackAttempt, Faults, RecordedRequest, fault_middleware, send_callback
+from .common import (
+    BackgroundWork,
+    CallbackAttempt,
+    Faults,
+    RecordedRequest,
+    fault_middleware,
+    send_callback,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Coroutine, Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
 _LOGGER = logging.getLogger("simulator.eseye")
 EN_DASH = "\u2013"
@@ -226,7 +231,7 @@ def _xml(status: str, description: str) -> str:
     )
 
 
-class EseyeSimulator:
+class EseyeSimulator(BackgroundWork):
     """In-process Eseye SMS API; see the module docstring and ``simulator/README.md``."""
 
     def __init__(
@@ -250,9 +255,7 @@ class EseyeSimulator:
         self.callback_log: list[CallbackAttempt] = []
         self.faults = Faults()
         self.base_url = ""
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._expiry_tasks: dict[asyncio.Task[Any], float] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._init_background()
         self._mgmt = itertools.cycle((False, True))
         # path -> (status, body, content type, handled) of the next answers to replace.
         self._garbled: dict[str, list[tuple[int, bytes, str, bool]]] = {}
@@ -334,7 +337,7 @@ class EseyeSimulator:
             form["text"] = text
         for _ in range(2 if duplicate else 1):
             await send_callback(
-                self._client(),
+                self._client_session(),
                 self.callback_log,
                 "POST",
                 self.mo_post_url,
@@ -352,32 +355,9 @@ class EseyeSimulator:
         reference = message.reference_id if message else secrets.token_hex(16)
         await self._post_receipt(url, message_id, reference, status, status, method)
 
-    async def wait_idle(self, expiry_horizon: float = 5.0) -> None:
-        """Wait for state steps and callbacks (and expiries due within `expiry_horizon` s)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            pending = {t for t in self._tasks if not t.done()}
-            pending |= {
-                t
-                for t, due in self._expiry_tasks.items()
-                if not t.done() and due - loop.time() <= expiry_horizon
-            }
-            if not pending:
-                return
-            await asyncio.wait(pending)
-
     async def close(self) -> None:
-        tasks = [*self._tasks, *self._expiry_tasks]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        self._expiry_tasks.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Cancel every task, close the callback session."""
+        await self._close_background()
 
     # --- HTTP handlers ------------------------------------------------------------------
 
@@ -407,7 +387,7 @@ class EseyeSimulator:
         if self.sims[message.destination].behavior == "blocked":
             self._set(message, "blocked")
         else:
-            self._start(self._run(message))
+            self._spawn(self._run(message))
         _LOGGER.info(
             "Eseye SMS %s to %s: %r (receipt_url=%s)",
             message.message_id,
@@ -561,17 +541,6 @@ class EseyeSimulator:
 
     # --- state machine ------------------------------------------------------------------
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     async def _run(self, message: SimMessage) -> None:
         behavior = self.sims[message.destination].behavior
         await asyncio.sleep(self.delivery_delay / 2)
@@ -581,17 +550,14 @@ class EseyeSimulator:
         if behavior == "offline":
             expiry = message.expiry or message.submitted_at + timedelta(hours=24)
             delay = max(0.0, (expiry - datetime.now(UTC)).total_seconds())
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(self._expire(message, delay))
-            self._expiry_tasks[task] = loop.time() + delay
-            task.add_done_callback(lambda t: self._expiry_tasks.pop(t, None))
+            self._spawn_expiry(self._expire(message, delay), delay)
             return
         await asyncio.sleep(self.delivery_delay / 2)
         if message.status not in ("sent", "mgmt"):
             return
         self._set(message, "delivered")
         if behavior == "echo" and self.mo_post_url:
-            self._start(self.send_mo(message.destination, f"ECHO: {message.text}"))
+            self._spawn(self.send_mo(message.destination, f"ECHO: {message.text}"))
 
     async def _expire(self, message: SimMessage, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -603,7 +569,7 @@ class EseyeSimulator:
         message.status = status
         if status in FINAL_STATES and status != "cancelled" and message.receipt_url:
             outcome = "delivered" if status == "delivered" else "failed"
-            self._start(
+            self._spawn(
                 self._post_receipt(
                     message.receipt_url,
                     message.message_id,
@@ -625,8 +591,13 @@ class EseyeSimulator:
         }
         if method.upper() == "POST":
             await send_callback(
-                self._client(), self.callback_log, "POST", url, data=fields, faults=self.faults
+                self._client_session(),
+                self.callback_log,
+                "POST",
+                url,
+                data=fields,
+                faults=self.faults,
             )
             return
         target = f"{url}{'&' if '?' in url else '?'}{urlencode(fields)}"
-        await send_callback(self._client(), self.callback_log, "GET", target)
+        await send_callback(self._client_session(), self.callback_log, "GET", target)

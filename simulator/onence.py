@@ -60,10 +60,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from .common import (
+    BackgroundWork,
     CallbackAttempt,
     Faults,
     Handler,
@@ -184,7 +184,7 @@ class SimSms:
     """Canceled through the API (removed from the API when `canceled_status` is None)."""
 
 
-class OnenceSimulator:
+class OnenceSimulator(BackgroundWork):
     """In-process 1NCE Management API. See the module doc for behaviour and switches."""
 
     def __init__(
@@ -232,11 +232,8 @@ class OnenceSimulator:
         self._forwarder_id = str(uuid.uuid4())
         self._next_sim = 1
         self._next_sms_id = 4_100_001
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._init_background()
         self._sms_tasks: dict[int, asyncio.Task[Any]] = {}
-        self._timers: dict[int, asyncio.TimerHandle] = {}
-        self._session: aiohttp.ClientSession | None = None
-        self._closed = False
         self.app = web.Application(
             middlewares=[
                 self._arrival_middleware,
@@ -358,30 +355,10 @@ class OnenceSimulator:
                 await self._forward("POST", body, sms)
         return [sms.id for sms in stored]
 
-    async def wait_idle(self) -> None:
-        """Wait until pending state-machine steps and forwarder calls have finished.
-
-        SMS waiting for their expiry date do not count as pending.
-        """
-        while pending := [task for task in self._tasks if not task.done()]:
-            await asyncio.gather(*pending, return_exceptions=True)
-
     async def close(self) -> None:
         """Cancel every timer and task, close the forwarder's session."""
-        self._closed = True
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._close_background()
         self._sms_tasks.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # ------------------------------------------------------------------ internals
 
@@ -395,17 +372,6 @@ class OnenceSimulator:
         r.add_post(f"{API}{version}/sims/{{iccid}}/sms", self._send_sms)
         r.add_get(f"{API}{version}/sims/{{iccid}}/sms/{{sms_id}}", self._get_sms)
         r.add_delete(f"{API}{version}/sims/{{iccid}}/sms/{{sms_id}}", self._cancel_sms)
-
-    def _client_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
 
     def _new_sms_id(self) -> int:
         ident = self._next_sms_id

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import hmac
 import itertools
@@ -46,11 +45,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import aiohttp
 from aiohttp import web
 from yarl import URL
 
 from .common import (
+    BackgroundWork,
     CallbackAttempt,
     Faults,
     Handler,
@@ -60,7 +59,7 @@ from .common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Coroutine, Mapping
+    from collections.abc import Callable, Mapping
 
 _LOGGER = logging.getLogger("simulator.supersim")
 
@@ -152,7 +151,7 @@ class SmsCommand:
     history: list[str] = field(default_factory=list)
 
 
-class SuperSimSimulator:
+class SuperSimSimulator(BackgroundWork):
     """In-process Super SIM API of Twilio or KORE; see the module docstring."""
 
     def __init__(
@@ -204,10 +203,8 @@ class SuperSimSimulator:
         self._tokens: dict[str, float] = {}
         self._seq = itertools.count(1)
         self._iccids = itertools.count(1)
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._init_background()
         self._machines: dict[str, asyncio.Task[Any]] = {}
-        self._expiry_tasks: dict[asyncio.Task[Any], float] = {}
-        self._session: aiohttp.ClientSession | None = None
         self.app = web.Application(
             middlewares=[
                 fault_middleware(self.faults, self.requests, rate_limit_body=self._too_many),
@@ -294,33 +291,10 @@ class SuperSimSimulator:
             )
         return command.sid
 
-    async def wait_idle(self, expiry_horizon: float = 5.0) -> None:
-        """Wait for state steps and callbacks (and expiries due within `expiry_horizon` s)."""
-        loop = asyncio.get_running_loop()
-        while True:
-            pending = {t for t in self._tasks if not t.done()}
-            pending |= {
-                t
-                for t, due in self._expiry_tasks.items()
-                if not t.done() and due - loop.time() <= expiry_horizon
-            }
-            if not pending:
-                return
-            await asyncio.wait(pending)
-
     async def close(self) -> None:
-        tasks = [*self._tasks, *self._expiry_tasks]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        self._expiry_tasks.clear()
+        """Cancel every task, close the webhook session."""
+        await self._close_background()
         self._machines.clear()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     # ------------------------------------------------------------------ HTTP plumbing
 
@@ -641,12 +615,6 @@ class SuperSimSimulator:
 
     # ------------------------------------------------------------------ state machine
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
     def _stop(self, sid: str) -> None:
         task = self._machines.pop(sid, None)
         if task is not None and task is not asyncio.current_task():
@@ -663,10 +631,7 @@ class SuperSimSimulator:
         if behavior == "offline":
             elapsed = (_now() - command.date_created).total_seconds()
             delay = max(0.0, self.validity - elapsed)
-            loop = asyncio.get_running_loop()
-            task = loop.create_task(self._expire(command, delay), name=f"expire {command.sid}")
-            self._expiry_tasks[task] = loop.time() + delay
-            task.add_done_callback(lambda t: self._expiry_tasks.pop(t, None))
+            self._spawn_expiry(self._expire(command, delay), delay, name=f"expire {command.sid}")
             return
         await asyncio.sleep(self.delivery_delay / 2)
         if command.status != "sent":
@@ -699,11 +664,6 @@ class SuperSimSimulator:
             )
 
     # ------------------------------------------------------------------ webhooks
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     def _fields(self, command: SmsCommand, status: str) -> dict[str, str]:
         if self.callback_content == "sid":
@@ -768,7 +728,7 @@ class SuperSimSimulator:
         headers = self._signature_headers(method, target, signed_params, body, event)
         if encoding == "json":
             return await send_callback(
-                self._client(),
+                self._client_session(),
                 self.callback_log,
                 method,
                 target,
@@ -777,7 +737,7 @@ class SuperSimSimulator:
                 faults=self.faults,
             )
         return await send_callback(
-            self._client(),
+            self._client_session(),
             self.callback_log,
             method,
             target,
